@@ -1,0 +1,26 @@
+"""Root URLs: the REST API under /api/v1/, its schema and docs, health, and Django admin."""
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from reranking.api.views import EndUserViewSet, EventViewSet, ItemViewSet
+from tenants.api.views import ApiKeyViewSet, TenantView
+from tenants.views import health
+
+router = DefaultRouter()
+router.include_root_view = False
+router.trailing_slash = "/?"  # clients may omit the slash; a POST must not be redirected
+router.register("items", ItemViewSet, basename="item")
+router.register("events", EventViewSet, basename="event")
+router.register("users", EndUserViewSet, basename="enduser")
+router.register("keys", ApiKeyViewSet, basename="apikey")
+
+urlpatterns = [
+    re_path(r"^api/v1/tenant/?$", TenantView.as_view(), name="tenant"),
+    path("api/v1/", include(router.urls)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    re_path(r"^health/?$", health, name="health"),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,85 @@
+"""Read serializers; writes go through the validating services in reranking/services."""
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from reranking.models import EndUser, Event, Item
+
+
+class ItemSerializer(serializers.ModelSerializer):
+    item_id = serializers.CharField(source="external_id")
+
+    class Meta:
+        model = Item
+        fields = [
+            "item_id", "title", "description", "category", "tags", "attributes", "price", "available",
+            "is_deleted", "created_at", "updated_at",
+        ]
+
+
+class ItemBatchSerializer(serializers.Serializer):
+    """Documents the upsert body for the schema: a JSON array of item objects."""
+
+    item_id = serializers.CharField()
+    title = serializers.CharField()
+    description = serializers.CharField(required=False)
+    category = serializers.CharField(required=False)
+    tags = serializers.ListField(child=serializers.CharField(), required=False)
+    attributes = serializers.DictField(required=False)
+    price = serializers.DecimalField(max_digits=12, decimal_places=2, required=False, allow_null=True)
+    available = serializers.BooleanField(required=False)
+
+
+class UpsertResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+
+
+class EndUserSerializer(serializers.ModelSerializer):
+    user_id = serializers.CharField(source="external_id")
+
+    class Meta:
+        model = EndUser
+        fields = ["user_id", "created_at"]
+
+
+class EventSerializer(serializers.ModelSerializer):
+    user_id = serializers.CharField(source="user.external_id")
+    item_id = serializers.CharField(source="item.external_id")
+
+    class Meta:
+        model = Event
+        fields = [
+            "user_id", "item_id", "event_type", "value", "timestamp", "session_id", "event_id",
+            "recommendation_id", "context",
+        ]
+
+
+class EventInSerializer(serializers.Serializer):
+    user_id = serializers.CharField()
+    item_id = serializers.CharField()
+    event_type = serializers.CharField(required=False, help_text="Defaults to 'view'.")
+    value = serializers.FloatField(required=False, allow_null=True)
+    timestamp = serializers.CharField(required=False, help_text="ISO 8601 or Unix seconds; defaults to now.")
+    session_id = serializers.CharField(required=False)
+    event_id = serializers.CharField(required=False, help_text="Client id; a retry with it is stored once.")
+    recommendation_id = serializers.CharField(required=False)
+    context = serializers.DictField(required=False)
+
+
+class EventBatchSerializer(serializers.Serializer):
+    events = EventInSerializer(many=True)
+
+
+class RowErrorSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    field = serializers.CharField()
+    message = serializers.CharField()
+
+
+class IngestResultSerializer(serializers.Serializer):
+    stored = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    errors = RowErrorSerializer(many=True)

@@ -1,0 +1,165 @@
+"""Catalogue, end-user and interaction endpoints. Views parse, authorize, call a service, respond."""
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, mixins, parsers, status
+from rest_framework.decorators import action
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+
+from reranking.models import EndUser, Event, Item
+from reranking.services.catalogue import BatchInvalid, read_item_csv, soft_delete_item, upsert_items
+from reranking.services.ingest import ingest_events
+from tenants.api.base import LimitedJSONParser, TenantScopedViewSet
+from tenants.api.errors import error_body
+from tenants.models import Scope
+
+from . import serializers as s
+
+
+def batch_from(data, key: str) -> list:
+    """Return the rows of a batch body: a JSON array, or an object holding one under `key`."""
+    rows = data.get(key) if isinstance(data, dict) else data
+    if not isinstance(rows, list):
+        raise exceptions.ValidationError({key: f"Expected a JSON array of {key} (or an object with '{key}')."})
+    if not rows:
+        raise exceptions.ValidationError({key: "The batch is empty."})
+    if len(rows) > settings.RECS_MAX_BATCH:
+        raise exceptions.ValidationError(
+            {key: f"The batch has {len(rows)} rows; at most {settings.RECS_MAX_BATCH} are accepted per request."}
+        )
+    return rows
+
+
+def batch_invalid_response(exc: BatchInvalid) -> Response:
+    first = exc.errors[0]
+    message = f"{len(exc.errors)} invalid rows; nothing was written. First: row {first.index}, {first.field}: {first.message}"
+    return Response(
+        error_body("invalid_rows", message, [e.as_dict() for e in exc.errors[:1000]]),
+        status=status.HTTP_400_BAD_REQUEST,
+    )
+
+
+class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, TenantScopedViewSet):
+    """The tenant's catalogue, addressed by the tenant's own item ids."""
+
+    model = Item
+    serializer_class = s.ItemSerializer
+    parser_classes = [LimitedJSONParser, parsers.MultiPartParser]
+    write_scope = Scope.INGEST
+
+    def safely_get_queryset(self, queryset):
+        params = self.request.query_params
+        if self.action == "list":
+            if params.get("include_deleted") not in ("1", "true"):
+                queryset = queryset.filter(is_deleted=False)
+            if params.get("category"):
+                queryset = queryset.filter(category=params["category"])
+            if params.get("available") in ("true", "1", "false", "0"):
+                queryset = queryset.filter(available=params["available"] in ("true", "1"))
+            if params.get("q"):
+                queryset = queryset.filter(title__icontains=params["q"])
+            return queryset.order_by("id")
+        return queryset.filter(is_deleted=False)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("category", str),
+            OpenApiParameter("available", bool),
+            OpenApiParameter("q", str, description="Case-insensitive search in titles."),
+            OpenApiParameter("include_deleted", bool),
+        ]
+    )
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    def perform_destroy(self, instance: Item) -> None:
+        soft_delete_item(instance)
+
+    @extend_schema(request=s.ItemBatchSerializer(many=True), responses=s.UpsertResultSerializer)
+    @action(detail=False, methods=["post"], url_path="bulk")
+    def bulk(self, request):
+        """Create or update up to 10,000 items by item_id; an invalid row refuses the whole batch."""
+        rows = batch_from(request.data, "items")
+        try:
+            result = upsert_items(self.tenant, rows)
+        except BatchInvalid as exc:
+            return batch_invalid_response(exc)
+        return Response(result.as_dict(), status=status.HTTP_200_OK)
+
+    @extend_schema(
+        request={"multipart/form-data": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}},
+        responses=s.UpsertResultSerializer,
+    )
+    @action(detail=False, methods=["post"], url_path="upload")
+    def upload(self, request):
+        """Upsert items from a CSV file (`file` field): item_id,title[,description,category,tags,price,available,...]."""
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise exceptions.ValidationError({"file": "Attach the CSV as a multipart field named 'file'."})
+        if upload.size > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+            raise exceptions.ValidationError({"file": "The file is larger than the upload limit."})
+        try:
+            rows = read_item_csv(upload.read())
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise exceptions.ValidationError({"file": str(exc)}) from exc
+        rows = batch_from(rows, "items")
+        try:
+            result = upsert_items(self.tenant, rows, strict_keys=False)
+        except BatchInvalid as exc:
+            return batch_invalid_response(exc)
+        return Response(result.as_dict())
+
+
+class EventCursor(CursorPagination):
+    ordering = "-timestamp"
+    page_size = 100
+
+
+class EventViewSet(mixins.ListModelMixin, TenantScopedViewSet):
+    """Interactions: batch ingest and a cursor-paginated listing."""
+
+    model = Event
+    serializer_class = s.EventSerializer
+    pagination_class = EventCursor
+    parser_classes = [LimitedJSONParser]
+    write_scope = Scope.INGEST
+
+    def safely_get_queryset(self, queryset):
+        user = self.request.query_params.get("user_id")
+        if user:
+            queryset = queryset.filter(user__external_id=user)
+        return queryset.select_related("user", "item")
+
+    @extend_schema(parameters=[OpenApiParameter("user_id", str)])
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(request=s.EventBatchSerializer, responses=s.IngestResultSerializer)
+    def create(self, request):
+        """Store up to 10,000 events. Valid rows are stored; each invalid row is reported by index."""
+        rows = batch_from(request.data, "events")
+        result = ingest_events(self.tenant, rows)
+        code = status.HTTP_201_CREATED if result.stored else status.HTTP_200_OK
+        return Response(result.as_dict(), status=code)
+
+
+class EndUserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
+    """End users, created on their first event."""
+
+    model = EndUser
+    serializer_class = s.EndUserSerializer
+
+    def safely_get_queryset(self, queryset):
+        return queryset.order_by("id")
+
+    @extend_schema(responses=s.EventSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def events(self, request, external_id=None):
+        """The user's events, newest first."""
+        user = self.get_object()
+        events = Event.objects.for_tenant(self.tenant).filter(user=user).select_related("user", "item")
+        paginator = EventCursor()
+        page = paginator.paginate_queryset(events, request, view=self)
+        return paginator.get_paginated_response(s.EventSerializer(page, many=True).data)

@@ -1,0 +1,1 @@
+"""Workflows across models. Every function takes the tenant explicitly."""

@@ -1,0 +1,228 @@
+"""Validate one incoming row (JSON object or CSV record) into clean field values.
+
+Pure functions with no ORM: each returns the clean values and a {field: message} dict of errors, so
+the API, CSV upload and import commands all refuse the same input with the same words.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+MAX_ID = 200
+MAX_TITLE = 500
+MAX_CATEGORY = 200
+# Clients' clocks drift; an event a little in the future is accepted, one far in it is an error.
+FUTURE_TOLERANCE = timedelta(days=1)
+
+ITEM_KEYS = {"item_id", "title", "description", "category", "tags", "attributes", "price", "available"}
+EVENT_KEYS = {
+    "user_id", "item_id", "event_type", "value", "timestamp", "session_id", "event_id", "context",
+    "recommendation_id",
+}
+TRUE_WORDS = {"1", "true", "yes", "y", "t"}
+FALSE_WORDS = {"0", "false", "no", "n", "f", ""}
+
+
+@dataclass
+class RowError:
+    index: int
+    field: str
+    message: str
+
+    def as_dict(self) -> dict:
+        return {"index": self.index, "field": self.field, "message": self.message}
+
+
+@dataclass
+class Cleaned:
+    values: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def _identifier(value: Any, name: str, out: Cleaned, required: bool = True) -> None:
+    if value is None or value == "":
+        if required:
+            out.errors[name] = "This field is required."
+        return
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        out.errors[name] = "Must be a string or an integer."
+        return
+    text = str(value).strip()
+    if not text:
+        out.errors[name] = "Must not be blank."
+    elif len(text) > MAX_ID:
+        out.errors[name] = f"At most {MAX_ID} characters."
+    else:
+        out.values[name] = text
+
+
+def _text(value: Any, name: str, out: Cleaned, max_length: int | None = None, required: bool = False) -> None:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        out.errors[name] = "Must be a string."
+        return
+    value = value.strip()
+    if required and not value:
+        out.errors[name] = "This field is required."
+    elif max_length is not None and len(value) > max_length:
+        out.errors[name] = f"At most {max_length} characters."
+    else:
+        out.values[name] = value
+
+
+def parse_bool(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in TRUE_WORDS:
+            return True
+        if word in FALSE_WORDS:
+            return False
+    return None
+
+
+def clean_item(row: Any, *, strict_keys: bool = True) -> Cleaned:
+    """Validate a catalogue row. CSV callers pass strict_keys=False and fold extra columns into attributes."""
+    out = Cleaned()
+    if not isinstance(row, dict):
+        out.errors["item"] = "Each item must be a JSON object."
+        return out
+    if strict_keys:
+        unknown = sorted(set(row) - ITEM_KEYS)
+        if unknown:
+            out.errors[unknown[0]] = f"Unknown field; allowed: {', '.join(sorted(ITEM_KEYS))}."
+    _identifier(row.get("item_id"), "item_id", out)
+    _text(row.get("title"), "title", out, MAX_TITLE, required=True)
+    _text(row.get("description"), "description", out)
+    _text(row.get("category"), "category", out, MAX_CATEGORY)
+
+    tags = row.get("tags")
+    if tags is None or tags == "":
+        out.values["tags"] = []
+    elif isinstance(tags, str):
+        sep = "|" if "|" in tags else ","
+        out.values["tags"] = [t.strip() for t in tags.split(sep) if t.strip()]
+    elif isinstance(tags, list) and all(isinstance(t, str) for t in tags):
+        out.values["tags"] = [t.strip() for t in tags if t.strip()]
+    else:
+        out.errors["tags"] = "Must be a list of strings or a '|'-separated string."
+
+    attributes = row.get("attributes")
+    if attributes is None:
+        out.values["attributes"] = {}
+    elif isinstance(attributes, dict):
+        out.values["attributes"] = attributes
+    else:
+        out.errors["attributes"] = "Must be a JSON object."
+
+    price = row.get("price")
+    if price is None or price == "":
+        out.values["price"] = None
+    elif isinstance(price, bool):
+        out.errors["price"] = "Must be a number."
+    else:
+        try:
+            amount = Decimal(str(price).strip())
+        except InvalidOperation:
+            out.errors["price"] = "Must be a number."
+        else:
+            if not amount.is_finite() or amount < 0 or amount >= Decimal("1e10"):
+                out.errors["price"] = "Must be a non-negative number below 10,000,000,000."
+            else:
+                out.values["price"] = amount.quantize(Decimal("0.01"))
+
+    available = row.get("available", True)
+    parsed = True if available is None else parse_bool(available)
+    if parsed is None:
+        out.errors["available"] = "Must be true or false."
+    else:
+        out.values["available"] = parsed
+    return out
+
+
+def parse_timestamp(value: Any, now: datetime) -> datetime | str:
+    """Return an aware datetime, or an error message. Accepts ISO 8601 or Unix seconds."""
+    if value is None or value == "":
+        return now
+    if isinstance(value, bool):
+        return "Must be an ISO 8601 string or Unix seconds."
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            return "Must be a finite number."
+        try:
+            moment = datetime.fromtimestamp(value, tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            return "Unix seconds out of range."
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            try:
+                moment = datetime.fromtimestamp(float(text), tz=timezone.utc)
+            except (ValueError, OverflowError, OSError):
+                return f"Not an ISO 8601 timestamp or Unix seconds: {text[:40]!r}."
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+    else:
+        return "Must be an ISO 8601 string or Unix seconds."
+    if moment.year < 1970:
+        return "Timestamp is before 1970."
+    if moment > now + FUTURE_TOLERANCE:
+        return "Timestamp is more than a day in the future."
+    return moment
+
+
+def clean_event(row: Any, event_types: set[str], now: datetime) -> Cleaned:
+    """Validate one interaction; item existence is checked by the caller against the database."""
+    out = Cleaned()
+    if not isinstance(row, dict):
+        out.errors["event"] = "Each event must be a JSON object."
+        return out
+    unknown = set(row) - EVENT_KEYS
+    if unknown:
+        name = sorted(unknown)[0]
+        out.errors[name] = f"Unknown field; allowed: {', '.join(sorted(EVENT_KEYS))}."
+    _identifier(row.get("user_id"), "user_id", out)
+    _identifier(row.get("item_id"), "item_id", out)
+    _identifier(row.get("event_id"), "event_id", out, required=False)
+    event_type = row.get("event_type") or "view"
+    if not isinstance(event_type, str) or event_type not in event_types:
+        out.errors["event_type"] = f"Unknown event type {event_type!r}; this tenant accepts {sorted(event_types)}."
+    else:
+        out.values["event_type"] = event_type
+    value = row.get("value")
+    if value is None or value == "":
+        out.values["value"] = None
+    elif isinstance(value, bool):
+        out.errors["value"] = "Must be a number."
+    else:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            out.errors["value"] = "Must be a number."
+        else:
+            if math.isfinite(number):
+                out.values["value"] = number
+            else:
+                out.errors["value"] = "Must be a finite number."
+    moment = parse_timestamp(row.get("timestamp"), now)
+    if isinstance(moment, str):
+        out.errors["timestamp"] = moment
+    else:
+        out.values["timestamp"] = moment
+    _text(row.get("session_id"), "session_id", out, MAX_ID)
+    _text(row.get("recommendation_id"), "recommendation_id", out, 64)
+    context = row.get("context")
+    if context is not None and not isinstance(context, dict):
+        out.errors["context"] = "Must be a JSON object."
+    else:
+        out.values["context"] = context
+    return out

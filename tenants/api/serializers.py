@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import re
+
+from rest_framework import serializers
+
+from tenants.models import ApiKey, Scope, Tenant
+
+EVENT_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
+
+
+class TenantSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Tenant
+        fields = ["name", "slug", "created_at", "event_types"]
+        read_only_fields = ["slug", "created_at"]
+
+    def validate_event_types(self, value: list) -> list:
+        if not isinstance(value, list) or not value:
+            raise serializers.ValidationError("Give a non-empty list of event type names.")
+        for name in value:
+            if not isinstance(name, str) or not EVENT_TYPE_RE.match(name):
+                raise serializers.ValidationError(
+                    f"{name!r} is not a valid event type: lowercase letters, digits and _, starting with a letter."
+                )
+        return sorted(set(value), key=value.index)
+
+
+class ApiKeySerializer(serializers.ModelSerializer):
+    key = serializers.CharField(source="masked", read_only=True)
+    scopes = serializers.ListField(child=serializers.ChoiceField(choices=Scope.choices), allow_empty=False)
+
+    class Meta:
+        model = ApiKey
+        fields = ["id", "name", "key", "scopes", "created_at", "last_used_at", "revoked_at"]
+        read_only_fields = ["id", "key", "created_at", "last_used_at", "revoked_at"]
+
+
+class IssuedKeySerializer(ApiKeySerializer):
+    secret = serializers.CharField(read_only=True, help_text="Shown once; only a hash is stored.")
+
+    class Meta(ApiKeySerializer.Meta):
+        fields = [*ApiKeySerializer.Meta.fields, "secret"]
