@@ -10,16 +10,48 @@ import json
 
 from django.conf import settings
 from rest_framework import exceptions, parsers, viewsets
+from rest_framework.utils.json import strict_constant
 from rest_framework.views import APIView
 
 from tenants.models import Tenant, TenantOwned
 
-from .errors import PayloadTooLarge
+from .errors import declared_length, payload_too_large
 
 PROTECTED = ("get_queryset", "get_object")
 
 
+class LimitedJSONParser(parsers.JSONParser):
+    """Parse strict JSON, naming what is malformed.
+
+    Bodies over DATA_UPLOAD_MAX_MEMORY_SIZE never get here: Django refuses them unread when DRF asks for
+    the body, and the exception handler turns that into 413.
+    """
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            # NaN and Infinity are not JSON; PostgreSQL's jsonb would refuse them later, with a 500.
+            return json.load(stream, parse_constant=strict_constant)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise exceptions.ParseError(f"Malformed JSON: {exc}") from exc
+
+
+class LimitedMultiPartParser(parsers.MultiPartParser):
+    """Parse a multipart upload, refusing a body over the limit with 413 before reading it.
+
+    Django's own check covers only the non-file fields of a multipart body.
+    """
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        length = declared_length(parser_context["request"])
+        if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+            raise payload_too_large(length)
+        return super().parse(stream, media_type, parser_context)
+
+
 class TenantMixin:
+    # One JSON parser for every tenant endpoint, so malformed JSON reads the same everywhere.
+    parser_classes = [LimitedJSONParser]
+
     @property
     def tenant(self) -> Tenant:
         tenant = getattr(self.request._request, "tenant", None)
@@ -50,22 +82,3 @@ class TenantScopedViewSet(TenantMixin, viewsets.GenericViewSet):
 
 class TenantAPIView(TenantMixin, APIView):
     """An endpoint that is not a queryset (batch ingest, re-rank). Its services take `self.tenant`."""
-
-
-class LimitedJSONParser(parsers.JSONParser):
-    """Parse JSON, refusing bodies over the configured limit with 413 before reading them."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        request = parser_context["request"] if parser_context else None
-        if request is not None:
-            try:
-                length = int(request.META.get("CONTENT_LENGTH") or 0)
-            except ValueError:
-                length = 0
-            limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-            if length > limit:
-                raise PayloadTooLarge(f"The request body is {length} bytes; the limit is {limit}.")
-        try:
-            return json.load(stream)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise exceptions.ParseError(f"Malformed JSON: {exc}") from exc

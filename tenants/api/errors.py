@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -11,6 +14,18 @@ class PayloadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = "The request body is too large."
     default_code = "payload_too_large"
+
+
+def declared_length(request) -> int:
+    """Return the request's Content-Length, or 0 when it is missing or not a number."""
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
+def payload_too_large(length: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"The request body is {length} bytes; the limit is {settings.DATA_UPLOAD_MAX_MEMORY_SIZE}.")
 
 
 def _first_message(detail: Any, path: str = "") -> str:
@@ -36,6 +51,14 @@ def error_body(code: str, message: str, detail: Any = None) -> dict:
 
 
 def exception_handler(exc, context):
+    # Turn Django's own exceptions into DRF's, so they get the error body too. Django refuses an oversize
+    # body when DRF reads it; left alone, that is a bare HTML 400, and a 404 would be {"detail": ...}.
+    if isinstance(exc, RequestDataTooBig):
+        exc = payload_too_large(declared_length(context["request"]))
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound(*exc.args)
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied(*exc.args)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from rest_framework import serializers
 
@@ -9,7 +10,21 @@ from tenants.models import ApiKey, Scope, Tenant
 EVENT_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
 
 
-class TenantSerializer(serializers.ModelSerializer):
+class RefuseUnknownFields:
+    """Refuse body fields the serializer cannot write, instead of silently dropping them."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            writable = sorted(name for name, field in self.fields.items() if not field.read_only)
+            unknown = sorted(set(data) - set(writable))
+            if unknown:
+                raise serializers.ValidationError(
+                    {unknown[0]: f"Unknown or read-only field; writable: {', '.join(writable)}."}
+                )
+        return super().to_internal_value(data)
+
+
+class TenantSerializer(RefuseUnknownFields, serializers.ModelSerializer):
     class Meta:
         model = Tenant
         fields = ["name", "slug", "created_at", "event_types"]
@@ -26,7 +41,7 @@ class TenantSerializer(serializers.ModelSerializer):
         return sorted(set(value), key=value.index)
 
 
-class ApiKeySerializer(serializers.ModelSerializer):
+class ApiKeySerializer(RefuseUnknownFields, serializers.ModelSerializer):
     key = serializers.CharField(source="masked", read_only=True)
     scopes = serializers.ListField(child=serializers.ChoiceField(choices=Scope.choices), allow_empty=False)
 

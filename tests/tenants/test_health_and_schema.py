@@ -1,0 +1,44 @@
+"""Public endpoints: the health check and the OpenAPI schema render without a key."""
+from __future__ import annotations
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.django_db
+
+
+def test_health_reports_the_database(client):
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok"}
+
+
+def test_health_accepts_a_trailing_slash(client):
+    assert client.get("/health/").status_code == 200
+
+
+def test_health_refuses_writes(client):
+    assert client.post("/health").status_code == 405
+
+
+def test_the_schema_renders_every_endpoint(client):
+    response = client.get("/api/schema/")
+    assert response.status_code == 200
+    schema = yaml.safe_load(response.content)
+    assert {
+        "/api/v1/items/", "/api/v1/items/{external_id}/", "/api/v1/items/bulk/", "/api/v1/items/upload/",
+        "/api/v1/events/", "/api/v1/users/", "/api/v1/users/{external_id}/", "/api/v1/users/{external_id}/events/",
+        "/api/v1/keys/", "/api/v1/keys/{id}/", "/api/v1/tenant/",
+    } <= set(schema["paths"])
+
+
+def test_the_schema_documents_the_api_key(client):
+    schema = yaml.safe_load(client.get("/api/schema/").content)
+    schemes = schema["components"]["securitySchemes"]
+    assert {"type": "apiKey", "in": "header", "name": "X-Api-Key"} in schemes.values()
+    assert {"type": "http", "scheme": "bearer"} in schemes.values()
+    assert schema["paths"]["/api/v1/items/"]["get"]["security"]
+
+
+def test_the_docs_page_renders(client):
+    assert client.get("/api/docs/").status_code == 200
