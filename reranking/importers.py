@@ -78,6 +78,8 @@ def movielens_events(folder: Path) -> Iterator[dict]:
     else:
         with open(folder / "u.data", encoding="latin-1") as handle:
             for line in handle:
+                if not line.strip():
+                    continue
                 user, item, rating, stamp = line.split("\t")
                 yield {
                     "user_id": user, "item_id": item, "event_type": "rating",

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 from django.core.management.base import CommandError
@@ -26,6 +27,6 @@ class Command(TenantCommand):
             total = max(sum(1 for _ in handle) - 1, 0)
         try:
             result = import_events(tenant, generic_events(path), total=total, progress=not options["no_progress"])
-        except ValueError as exc:
+        except (ValueError, csv.Error) as exc:
             raise CommandError(str(exc)) from exc
         self.report_events(result)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 from django.core.management.base import CommandError
@@ -21,10 +22,14 @@ class Command(TenantCommand):
     def handle(self, *args, **options) -> None:
         tenant = self.get_tenant(options["tenant"])
         progress = not options["no_progress"]
+        # Read both files before writing anything, so a broken ratings file leaves no half-import.
         try:
             items = movielens_items(options["path"])
-        except (OSError, ValueError) as exc:
-            raise CommandError(str(exc)) from exc
+            events = list(movielens_events(options["path"]))
+        except KeyError as exc:  # a CSV without a column the layout needs
+            raise CommandError(f"{options['path']}: a file lacks the column {exc}.") from exc
+        except (OSError, ValueError, csv.Error) as exc:
+            raise CommandError(f"{options['path']}: {exc}") from exc
         if "rating" not in tenant.event_types:
             tenant.event_types = [*tenant.event_types, "rating"]
             tenant.save(update_fields=["event_types"])
@@ -33,5 +38,4 @@ class Command(TenantCommand):
         except BatchInvalid as exc:
             raise self.fail_on_invalid(exc) from exc
         self.stdout.write(f"items: {result.created} created, {result.updated} updated, {result.unchanged} unchanged")
-        events = list(movielens_events(options["path"]))
         self.report_events(import_events(tenant, events, total=len(events), progress=progress))
