@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import exceptions, mixins, parsers, status
+from rest_framework import exceptions, mixins, status
 from rest_framework.decorators import action
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
@@ -11,7 +11,8 @@ from rest_framework.response import Response
 from reranking.models import EndUser, Event, Item
 from reranking.services.catalogue import BatchInvalid, read_item_csv, soft_delete_item, upsert_items
 from reranking.services.ingest import ingest_events
-from tenants.api.base import LimitedJSONParser, TenantScopedViewSet
+from reranking.services.rows import RowError
+from tenants.api.base import LimitedJSONParser, LimitedMultiPartParser, TenantScopedViewSet
 from tenants.api.errors import error_body
 from tenants.models import Scope
 
@@ -23,6 +24,9 @@ def batch_from(data, key: str) -> list:
     rows = data.get(key) if isinstance(data, dict) else data
     if not isinstance(rows, list):
         raise exceptions.ValidationError({key: f"Expected a JSON array of {key} (or an object with '{key}')."})
+    if isinstance(data, dict) and len(data) > 1:
+        unknown = sorted(name for name in data if name != key)[0]
+        raise exceptions.ValidationError({key: f"Unknown field {unknown!r} beside '{key}'; send only the array."})
     if not rows:
         raise exceptions.ValidationError({key: "The batch is empty."})
     if len(rows) > settings.RECS_MAX_BATCH:
@@ -32,13 +36,14 @@ def batch_from(data, key: str) -> list:
     return rows
 
 
+def invalid_rows_response(errors: list[RowError], outcome: str, detail) -> Response:
+    first = errors[0]
+    message = f"{len(errors)} invalid rows; {outcome}. First: row {first.index}, {first.field}: {first.message}"
+    return Response(error_body("invalid_rows", message, detail), status=status.HTTP_400_BAD_REQUEST)
+
+
 def batch_invalid_response(exc: BatchInvalid) -> Response:
-    first = exc.errors[0]
-    message = f"{len(exc.errors)} invalid rows; nothing was written. First: row {first.index}, {first.field}: {first.message}"
-    return Response(
-        error_body("invalid_rows", message, [e.as_dict() for e in exc.errors[:1000]]),
-        status=status.HTTP_400_BAD_REQUEST,
-    )
+    return invalid_rows_response(exc.errors, "nothing was written", [e.as_dict() for e in exc.errors[:1000]])
 
 
 class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, TenantScopedViewSet):
@@ -46,7 +51,7 @@ class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destr
 
     model = Item
     serializer_class = s.ItemSerializer
-    parser_classes = [LimitedJSONParser, parsers.MultiPartParser]
+    parser_classes = [LimitedJSONParser, LimitedMultiPartParser]
     write_scope = Scope.INGEST
 
     def safely_get_queryset(self, queryset):
@@ -98,8 +103,6 @@ class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destr
         upload = request.FILES.get("file")
         if upload is None:
             raise exceptions.ValidationError({"file": "Attach the CSV as a multipart field named 'file'."})
-        if upload.size > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
-            raise exceptions.ValidationError({"file": "The file is larger than the upload limit."})
         try:
             rows = read_item_csv(upload.read())
         except (ValueError, UnicodeDecodeError) as exc:
@@ -123,7 +126,6 @@ class EventViewSet(mixins.ListModelMixin, TenantScopedViewSet):
     model = Event
     serializer_class = s.EventSerializer
     pagination_class = EventCursor
-    parser_classes = [LimitedJSONParser]
     write_scope = Scope.INGEST
 
     def safely_get_queryset(self, queryset):
@@ -141,6 +143,9 @@ class EventViewSet(mixins.ListModelMixin, TenantScopedViewSet):
         """Store up to 10,000 events. Valid rows are stored; each invalid row is reported by index."""
         rows = batch_from(request.data, "events")
         result = ingest_events(self.tenant, rows)
+        if result.errors and not (result.stored or result.duplicates):
+            # Nothing in the batch was usable: a client error, though each row's reason is still listed.
+            return invalid_rows_response(result.errors, "nothing was stored", result.as_dict())
         code = status.HTTP_201_CREATED if result.stored else status.HTTP_200_OK
         return Response(result.as_dict(), status=code)
 

@@ -114,6 +114,13 @@ def read_item_csv(data: bytes | str) -> list[dict]:
     """Parse catalogue CSV into row dicts; columns beyond the known ones become attributes."""
     text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
     reader = csv.DictReader(io.StringIO(text))
+    try:
+        return _item_rows(reader)
+    except csv.Error as exc:  # a cell over the csv module's size limit, say
+        raise ValueError(f"Line {reader.line_num}: {exc}.") from exc
+
+
+def _item_rows(reader: csv.DictReader) -> list[dict]:
     if not reader.fieldnames or "item_id" not in reader.fieldnames or "title" not in reader.fieldnames:
         raise ValueError("The CSV needs a header row with at least item_id and title columns.")
     rows = []

@@ -22,6 +22,8 @@ EVENT_KEYS = {
     "user_id", "item_id", "event_type", "value", "timestamp", "session_id", "event_id", "context",
     "recommendation_id",
 }
+# PostgreSQL stores no NUL character in text or jsonb; refusing it here keeps that from being a 500.
+NUL_MESSAGE = "Must not contain NUL (\\u0000) characters."
 TRUE_WORDS = {"1", "true", "yes", "y", "t"}
 FALSE_WORDS = {"0", "false", "no", "n", "f", ""}
 
@@ -53,6 +55,8 @@ def _identifier(value: Any, name: str, out: Cleaned, required: bool = True) -> N
     text = str(value).strip()
     if not text:
         out.errors[name] = "Must not be blank."
+    elif "\x00" in text:
+        out.errors[name] = NUL_MESSAGE
     elif len(text) > MAX_ID:
         out.errors[name] = f"At most {MAX_ID} characters."
     else:
@@ -70,8 +74,21 @@ def _text(value: Any, name: str, out: Cleaned, max_length: int | None = None, re
         out.errors[name] = "This field is required."
     elif max_length is not None and len(value) > max_length:
         out.errors[name] = f"At most {max_length} characters."
+    elif "\x00" in value:
+        out.errors[name] = NUL_MESSAGE
     else:
         out.values[name] = value
+
+
+def has_nul(value: Any) -> bool:
+    """Return whether any string in this JSON value, key or not, holds a NUL character."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(has_nul(key) or has_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(has_nul(item) for item in value)
+    return False
 
 
 def parse_bool(value: Any) -> bool | None:
@@ -106,6 +123,8 @@ def clean_item(row: Any, *, strict_keys: bool = True) -> Cleaned:
     tags = row.get("tags")
     if tags is None or tags == "":
         out.values["tags"] = []
+    elif has_nul(tags):
+        out.errors["tags"] = NUL_MESSAGE
     elif isinstance(tags, str):
         sep = "|" if "|" in tags else ","
         out.values["tags"] = [t.strip() for t in tags.split(sep) if t.strip()]
@@ -117,10 +136,12 @@ def clean_item(row: Any, *, strict_keys: bool = True) -> Cleaned:
     attributes = row.get("attributes")
     if attributes is None:
         out.values["attributes"] = {}
-    elif isinstance(attributes, dict):
-        out.values["attributes"] = attributes
-    else:
+    elif not isinstance(attributes, dict):
         out.errors["attributes"] = "Must be a JSON object."
+    elif has_nul(attributes):
+        out.errors["attributes"] = NUL_MESSAGE
+    else:
+        out.values["attributes"] = attributes
 
     price = row.get("price")
     if price is None or price == "":
@@ -223,6 +244,8 @@ def clean_event(row: Any, event_types: set[str], now: datetime) -> Cleaned:
     context = row.get("context")
     if context is not None and not isinstance(context, dict):
         out.errors["context"] = "Must be a JSON object."
+    elif has_nul(context):
+        out.errors["context"] = NUL_MESSAGE
     else:
         out.values["context"] = context
     return out
