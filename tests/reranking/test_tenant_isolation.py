@@ -37,11 +37,11 @@ DETAIL_REQUESTS = [
 
 @pytest.mark.parametrize(("method", "path"), DETAIL_REQUESTS)
 def test_charlie_gets_404_for_alices_objects(alice, charlie, alices_ids, snapshot, method, path):
-    before = (snapshot(), list(ApiKey.objects.values_list("id", "revoked_at")))
+    before = (snapshot(), list(ApiKey.objects.order_by("id").values_list("id", "revoked_at")))
     response = getattr(charlie.client, method)(path.format(**alices_ids))
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
-    assert (snapshot(), list(ApiKey.objects.values_list("id", "revoked_at"))) == before
+    assert (snapshot(), list(ApiKey.objects.order_by("id").values_list("id", "revoked_at"))) == before
 
 
 @pytest.mark.parametrize("path", ["/api/v1/items/{item}", "/api/v1/users/{user}", "/api/v1/users/{user}/events", "/api/v1/keys/{key_pk}"])
