@@ -101,9 +101,11 @@ def _copy_events(rows: list[tuple]) -> int:
     meta = Event._meta
     fields = [meta.get_field(name) for name in EVENT_FIELDS]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    # In CSV an empty cell is NULL; these columns are NOT NULL, so there it is the empty string.
+    # COPY reads an empty CSV cell as NULL; in the NOT NULL text columns it must be the empty string.
     not_null = ", ".join(
-        connection.ops.quote_name(f.column) for f in fields if not f.null and f.get_internal_type() in ("CharField", "TextField")
+        connection.ops.quote_name(f.column)
+        for f in fields
+        if not f.null and f.get_internal_type() in ("CharField", "TextField")
     )
     context = EVENT_FIELDS.index("context")
     buffer = io.StringIO()
@@ -157,7 +159,8 @@ def ingest_events(tenant: Tenant, rows: Sequence[Any]) -> IngestResult:
             event_id = values.get("event_id")
             if event_id is not None:
                 if event_id in first_row:
-                    result.errors.append(RowError(index, "event_id", f"Duplicate of row {first_row[event_id]} in this batch."))
+                    message = f"Duplicate of row {first_row[event_id]} in this batch."
+                    result.errors.append(RowError(index, "event_id", message))
                     continue
                 first_row[event_id] = index
                 if event_id in known:

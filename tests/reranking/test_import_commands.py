@@ -85,7 +85,8 @@ def test_import_interactions_ingests_a_csv_and_reports_bad_rows(alice, catalogue
 def test_import_interactions_numbers_rows_across_chunks(alice, catalogue, tmp_path):
     # The file goes in as 10,000-row API batches; a bad row in the second keeps its place in the file.
     rows = "".join(f"u{n % 50},{'ghost' if n == 10_002 else 'sku-1'},1767225600\n" for n in range(10_005))
-    output = run("import_interactions", "--tenant", "alice-shop", str(write(tmp_path / "e.csv", "user_id,item_id,timestamp\n" + rows)))
+    csv = write(tmp_path / "events.csv", "user_id,item_id,timestamp\n" + rows)
+    output = run("import_interactions", "--tenant", "alice-shop", str(csv))
     assert "events: 10004 stored, 0 duplicates, 1 rejected" in output
     assert "row 10002: item_id: Unknown item 'ghost'." in output
 

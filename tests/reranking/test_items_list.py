@@ -39,7 +39,10 @@ def test_it_filters_by_category(alice, catalogue):
     assert ids(alice.client.get("/api/v1/items?category=films")) == []
 
 
-@pytest.mark.parametrize(("value", "expected"), [("true", ["sku-1", "sku-3"]), ("1", ["sku-1", "sku-3"]), ("false", ["sku-2"]), ("0", ["sku-2"])])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("true", ["sku-1", "sku-3"]), ("1", ["sku-1", "sku-3"]), ("false", ["sku-2"]), ("0", ["sku-2"])],
+)
 def test_it_filters_by_availability(alice, value, expected):
     upsert_items(alice.tenant, [
         {"item_id": "sku-1", "title": "One"},

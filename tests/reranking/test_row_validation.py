@@ -104,6 +104,9 @@ def test_clean_item_refuses_prices_out_of_range(price):
     assert "price" in clean_item({"item_id": "a", "title": "T", "price": price}).errors
 
 
-@pytest.mark.parametrize(("value", "expected"), [(True, True), (0, False), ("YES", True), ("f", False), ("", False), ("maybe", None), (2, None)])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(True, True), (0, False), ("YES", True), ("f", False), ("", False), ("maybe", None), (2, None)],
+)
 def test_parse_bool(value, expected):
     assert parse_bool(value) is expected

@@ -44,19 +44,24 @@ def test_charlie_gets_404_for_alices_objects(alice, charlie, alices_ids, snapsho
     assert (snapshot(), list(ApiKey.objects.order_by("id").values_list("id", "revoked_at"))) == before
 
 
-@pytest.mark.parametrize("path", ["/api/v1/items/{item}", "/api/v1/users/{user}", "/api/v1/users/{user}/events", "/api/v1/keys/{key_pk}"])
+@pytest.mark.parametrize(
+    "path", ["/api/v1/items/{item}", "/api/v1/users/{user}", "/api/v1/users/{user}/events", "/api/v1/keys/{key_pk}"]
+)
 def test_alice_reaches_the_same_objects(alice, alices_ids, path):
     # The control: the 404s above come from scoping, not from a wrong URL.
     assert alice.client.get(path.format(**alices_ids)).status_code == 200
 
 
-@pytest.mark.parametrize("path", ["/api/v1/items", "/api/v1/users", "/api/v1/events", "/api/v1/events?user_id=ann", "/api/v1/keys"])
+@pytest.mark.parametrize(
+    "path", ["/api/v1/items", "/api/v1/users", "/api/v1/events", "/api/v1/events?user_id=ann", "/api/v1/keys"]
+)
 def test_charlies_lists_hold_nothing_of_alices(alice, charlie, events, path):
     body = charlie.client.get(path).json()
     rendered = str(body["results"])
     assert "sku-" not in rendered and "'ann'" not in rendered and "'ben'" not in rendered
     if "keys" in path:
-        assert [row["id"] for row in body["results"]] == list(ApiKey.objects.filter(tenant=charlie.tenant).values_list("id", flat=True))
+        charlies_keys = ApiKey.objects.filter(tenant=charlie.tenant).values_list("id", flat=True)
+        assert [row["id"] for row in body["results"]] == list(charlies_keys)
 
 
 def test_charlies_bulk_upsert_of_alices_ids_leaves_hers_untouched(alice, charlie, catalogue):
