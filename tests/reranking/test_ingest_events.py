@@ -273,3 +273,22 @@ def test_text_survives_the_bulk_insert_exactly(alice, catalogue):
     assert event.context == {"note": tricky, "n": [1, 2.5, None, True]}
     plain = Event.objects.get(user__external_id="plain")
     assert (plain.session_id, plain.event_id, plain.value, plain.context) == ("", None, None, None)
+
+
+def test_a_revoked_key_cannot_ingest(alice, catalogue, snapshot):
+    from tenants.models import ApiKey
+
+    ApiKey.objects.get(lookup=ApiKey.parse_lookup(alice.raw_key)).revoke()
+    before = snapshot()
+    response = post(alice, [{"user_id": "ann", "item_id": "sku-1"}])
+    assert response.status_code == 401
+    assert "revoked" in response.json()["error"]["message"]
+    assert snapshot() == before
+
+
+def test_a_readonly_key_cannot_ingest(alice, catalogue, snapshot):
+    before = snapshot()
+    response = alice.client_with("read").post(URL, [{"user_id": "ann", "item_id": "sku-1"}], format="json")
+    assert response.status_code == 403
+    assert "'ingest' scope" in response.json()["error"]["message"]
+    assert snapshot() == before
