@@ -168,3 +168,16 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
 }
+
+# --- Training and precompute ------------------------------------------------------------------
+# A running run whose heartbeat is older than this is failed by the reaper (its worker died).
+RECS_RUN_STALE_SECONDS = env.int("RECS_RUN_STALE_SECONDS", 120)
+RECS_TRAINING_SOFT_LIMIT = env.int("RECS_TRAINING_SOFT_LIMIT", 3 * 3600)
+# Users per precompute task; more shards spread over more workers.
+RECS_PRECOMPUTE_SHARD_USERS = env.int("RECS_PRECOMPUTE_SHARD_USERS", 1000)
+# Hyper-parameter overrides for every tenant (JSON), e.g. {"max_epochs": 3} for quick demos and tests.
+RECS_TRAINING_OVERRIDES = env.json("RECS_TRAINING_OVERRIDES", default={})
+CELERY_BEAT_SCHEDULE = {
+    "schedule-retraining": {"task": "worker.tasks.schedule_retraining", "schedule": 300.0},
+    "reap-stale-runs": {"task": "worker.tasks.reap_stale_runs", "schedule": 60.0},
+}

@@ -1,5 +1,9 @@
-"""Tenant-owned data: the catalogue, end users and their interactions."""
+"""Tenant-owned data: the catalogue, end users, interactions, and the models trained on them."""
 from .catalogue import Item
 from .events import EndUser, Event
+from .versions import IN_FLIGHT, ItemEmbedding, ModelVersion, PrecomputeShard, Ranking, RunStatus, TrainingPolicy
 
-__all__ = ["Item", "EndUser", "Event"]
+__all__ = [
+    "Item", "EndUser", "Event", "ModelVersion", "PrecomputeShard", "Ranking", "ItemEmbedding", "RunStatus",
+    "TrainingPolicy", "IN_FLIGHT",
+]

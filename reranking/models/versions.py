@@ -1,0 +1,146 @@
+"""Training runs (model versions), their precompute shards, per-user rankings, and item embeddings."""
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from tenants.models import Tenant, TenantOwned
+
+
+class TrainingPolicy(TenantOwned):
+    """A tenant's knobs for training, activation and precompute. Created with defaults on first use."""
+
+    auto_retrain = models.BooleanField(default=True)
+    retrain_min_new_events = models.PositiveIntegerField(default=1000, help_text="Retrain once this many events arrived.")
+    retrain_interval_hours = models.PositiveIntegerField(default=24 * 7, help_text="Retrain at least this often.")
+    # A new version is activated only if its validation NDCG@10 is at least (1 - margin) x the active one's.
+    activation_margin = models.FloatField(default=0.05)
+    top_k = models.PositiveIntegerField(default=100)
+    exclude_seen = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant"], name="trainingpolicy_one_per_tenant")]
+
+    @classmethod
+    def for_tenant(cls, tenant: Tenant) -> "TrainingPolicy":
+        policy, _ = cls.objects.get_or_create(tenant=tenant)
+        return policy
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+IN_FLIGHT = (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+class ModelVersion(TenantOwned):
+    """One training run and, when it succeeds, the model version it produced."""
+
+    number = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    phase = models.CharField(max_length=100, blank=True, default="queued")
+    progress = models.FloatField(default=0.0)  # percent, 0-100
+    error = models.TextField(blank=True, default="")
+    trigger = models.CharField(max_length=32, default="manual")
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)  # a silent running run is reaped as failed
+    attempts = models.PositiveIntegerField(default=0)
+    device = models.CharField(max_length=32, blank=True, default="")
+    # The data snapshot: events with id <= max_event_id at the start of training.
+    max_event_id = models.BigIntegerField(default=0)
+    n_events = models.PositiveIntegerField(default=0)
+    n_users = models.PositiveIntegerField(default=0)
+    n_items = models.PositiveIntegerField(default=0)
+    config = models.JSONField(default=dict, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    timings = models.JSONField(default=dict, blank=True)
+    artifact_path = models.CharField(max_length=500, blank=True, default="")  # relative to MEDIA_ROOT
+    n_shards = models.PositiveIntegerField(default=0)
+    rankings_ready = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=False)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    activation_note = models.CharField(max_length=300, blank=True, default="")
+    # Set when an admin activates a version whose rankings were pruned: activate once re-precomputed.
+    activate_when_ready = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "number"], name="modelversion_unique_number"),
+            models.UniqueConstraint(fields=["tenant"], condition=Q(is_active=True), name="modelversion_one_active"),
+            # The database, not a process, guarantees one training per tenant at a time.
+            models.UniqueConstraint(
+                fields=["tenant"], condition=Q(status__in=["queued", "running"]), name="modelversion_one_in_flight"
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "-number"], name="modelversion_tenant_number")]
+        ordering = ["-number"]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id} v{self.number} ({self.status})"
+
+    @property
+    def validation_ndcg(self) -> float | None:
+        try:
+            return float(self.metrics["validation"]["reranker"]["ndcg@10"])
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    @property
+    def test_ndcg(self) -> float | None:
+        for row in self.metrics.get("methods", []) if isinstance(self.metrics, dict) else []:
+            if row.get("name") == "reranker":
+                return row.get("ndcg@10")
+        return None
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status not in IN_FLIGHT
+
+
+class PrecomputeShard(TenantOwned):
+    """A slice of a version's users whose rankings one task computes."""
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="shards")
+    index = models.PositiveIntegerField()
+    first_user_id = models.BigIntegerField()
+    last_user_id = models.BigIntegerField()
+    done = models.BooleanField(default=False)
+    n_users = models.PositiveIntegerField(default=0)
+    worker = models.CharField(max_length=200, blank=True, default="")
+    seconds = models.FloatField(default=0.0)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["version", "index"], name="shard_unique_index")]
+
+
+class Ranking(TenantOwned):
+    """One user's precomputed top-K for one version: [[item_id, score], ...], best first."""
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="rankings")
+    user = models.ForeignKey("reranking.EndUser", on_delete=models.CASCADE, related_name="rankings")
+    # Denormalised so serving is one indexed query with no join.
+    user_external_id = models.CharField(max_length=200)
+    items = models.JSONField(default=list)
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["version", "user"], name="ranking_unique_user")]
+        indexes = [models.Index(fields=["tenant", "version", "user_external_id"], name="ranking_lookup")]
+
+
+class ItemEmbedding(TenantOwned):
+    """The cached text embedding of an item; recomputed only when the item's text hash changes."""
+
+    item = models.OneToOneField("reranking.Item", on_delete=models.CASCADE, related_name="embedding")
+    text_hash = models.CharField(max_length=64)
+    vector = models.BinaryField()  # float32 bytes
+    updated_at = models.DateTimeField(auto_now=True)

@@ -1,0 +1,184 @@
+"""Precompute every user's top-K for a version in shards, then switch it in atomically.
+
+Shards are ranges of end-user ids; each is one task, so several workers split the work. A shard
+rewrites its own rows (idempotent). The last shard to finish marks the version's rankings ready and
+activates it if it passes the tenant's gate: readers follow `is_active`, so they see the old set or
+the new set, never a mix.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from functools import lru_cache
+from pathlib import Path
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from reranking.ml.artifact import Reranker
+from reranking.models import EndUser, ModelVersion, PrecomputeShard, Ranking, RunStatus, TrainingPolicy
+
+from .datasets import histories_for
+from .training import set_progress, worker_name
+
+log = logging.getLogger(__name__)
+CHUNK_USERS = 256
+KEEP_RANKED_VERSIONS = 3  # the active one and two to roll back to without recomputing
+
+
+@lru_cache(maxsize=4)
+def load_model(artifact_path: str) -> Reranker:
+    """Load a version's model once per process (artifacts never change once written)."""
+    return Reranker.load(Path(settings.MEDIA_ROOT) / artifact_path)
+
+
+def plan_shards(version: ModelVersion) -> list[PrecomputeShard]:
+    """Split the tenant's users into shards of about RECS_PRECOMPUTE_SHARD_USERS (rewrites the plan)."""
+    user_ids = list(EndUser.objects.for_tenant(version.tenant).order_by("id").values_list("id", flat=True))
+    size = max(1, settings.RECS_PRECOMPUTE_SHARD_USERS)
+    bounds = [(user_ids[i], user_ids[min(i + size, len(user_ids)) - 1]) for i in range(0, len(user_ids), size)]
+    with transaction.atomic():
+        PrecomputeShard.objects.filter(version=version).delete()
+        shards = PrecomputeShard.objects.bulk_create(
+            [
+                PrecomputeShard(tenant=version.tenant, version=version, index=i, first_user_id=lo, last_user_id=hi)
+                for i, (lo, hi) in enumerate(bounds)
+            ]
+        )
+        ModelVersion.objects.filter(pk=version.pk).update(n_shards=len(shards), rankings_ready=False)
+    return shards
+
+
+def run_shard(shard_id: int) -> bool:
+    """Compute and store the rankings of one shard; return False if there was nothing to do."""
+    shard = PrecomputeShard.objects.select_related("version", "tenant").filter(pk=shard_id).first()
+    if shard is None or shard.version.status in (RunStatus.FAILED, RunStatus.CANCELLED):
+        return False
+    version, tenant = shard.version, shard.tenant
+    started = time.perf_counter()
+    model = load_model(version.artifact_path)
+    policy = TrainingPolicy.for_tenant(tenant)
+    users = list(
+        EndUser.objects.for_tenant(tenant)
+        .filter(id__gte=shard.first_user_id, id__lte=shard.last_user_id)
+        .order_by("id")
+        .values_list("id", "external_id")
+    )
+    rows: list[Ranking] = []
+    now = timezone.now()
+    for start in range(0, len(users), CHUNK_USERS):
+        chunk = users[start : start + CHUNK_USERS]
+        histories = histories_for(tenant, [pk for pk, _ in chunk])
+        ranked = model.recommend([histories[pk] for pk, _ in chunk], k=policy.top_k, exclude_seen=policy.exclude_seen)
+        rows.extend(
+            Ranking(
+                tenant=tenant, version=version, user_id=pk, user_external_id=external,
+                items=[[item, round(float(score), 5)] for item, score in pairs], computed_at=now,
+            )
+            for (pk, external), pairs in zip(chunk, ranked)
+        )
+    with transaction.atomic():
+        Ranking.objects.filter(version=version, user_id__gte=shard.first_user_id, user_id__lte=shard.last_user_id).delete()
+        Ranking.objects.bulk_create(rows, batch_size=1000)
+        PrecomputeShard.objects.filter(pk=shard.pk).update(
+            done=True, n_users=len(rows), worker=worker_name(), seconds=time.perf_counter() - started,
+            finished_at=timezone.now(),
+        )
+    done = PrecomputeShard.objects.filter(version=version, done=True).count()
+    set_progress(version, f"precompute {done}/{version.n_shards}", 82 + 18 * done / max(version.n_shards, 1))
+    maybe_finish(version.pk)
+    return True
+
+
+def maybe_finish(version_id: int) -> bool:
+    """Once every shard is done, mark the version succeeded and activate it if it passes the gate."""
+    with transaction.atomic():
+        version = ModelVersion.objects.select_for_update().get(pk=version_id)
+        if version.rankings_ready or version.status in (RunStatus.FAILED, RunStatus.CANCELLED):
+            return False
+        if PrecomputeShard.objects.filter(version=version, done=False).exists():
+            return False
+        version.rankings_ready = True
+        if version.status == RunStatus.RUNNING:
+            version.status, version.finished_at = RunStatus.SUCCEEDED, timezone.now()
+        version.phase, version.progress = "done", 100.0
+        version.save(update_fields=["rankings_ready", "status", "finished_at", "phase", "progress"])
+        if version.activate_when_ready or passes_gate(version):
+            activate(version)
+        else:
+            ModelVersion.objects.filter(pk=version.pk).update(activation_note=gate_note(version))
+    prune_rankings(version.tenant_id)
+    return True
+
+
+def active_version(tenant) -> ModelVersion | None:
+    return ModelVersion.objects.for_tenant(tenant).filter(is_active=True).first()
+
+
+def passes_gate(version: ModelVersion) -> bool:
+    current = active_version(version.tenant)
+    if current is None or current.pk == version.pk:
+        return True
+    new, old = version.validation_ndcg, current.validation_ndcg
+    if old is None:
+        return True
+    if new is None:
+        return False
+    margin = TrainingPolicy.for_tenant(version.tenant).activation_margin
+    return new >= old * (1.0 - margin)
+
+
+def gate_note(version: ModelVersion) -> str:
+    current = active_version(version.tenant)
+    return (
+        f"Not activated: validation NDCG@10 {version.validation_ndcg} is worse than the active "
+        f"v{current.number}'s {current.validation_ndcg} by more than the tenant's margin."
+    )[:300]
+
+
+def activate(version: ModelVersion) -> None:
+    """Make this version the one served. Refuses a version without complete rankings."""
+    if version.status != RunStatus.SUCCEEDED or not version.rankings_ready:
+        raise ValueError(f"v{version.number} cannot be activated: it has no complete rankings.")
+    with transaction.atomic():
+        ModelVersion.objects.for_tenant(version.tenant).filter(is_active=True).exclude(pk=version.pk).update(
+            is_active=False
+        )
+        ModelVersion.objects.filter(pk=version.pk).update(
+            is_active=True, activated_at=timezone.now(), activate_when_ready=False, activation_note=""
+        )
+        transaction.on_commit(lambda: cache.delete(active_cache_key(version.tenant_id)))
+    version.refresh_from_db()
+
+
+def request_activation(version: ModelVersion) -> str:
+    """Activate now, or re-precompute first when this version's rankings were pruned. Returns what happened."""
+    if version.rankings_ready:
+        activate(version)
+        return "activated"
+    if version.status != RunStatus.SUCCEEDED or not version.artifact_path:
+        raise ValueError(f"v{version.number} did not succeed; only a succeeded version can be activated.")
+    ModelVersion.objects.filter(pk=version.pk).update(activate_when_ready=True)
+    from worker.tasks import precompute_rankings
+
+    precompute_rankings.delay(version.tenant_id, version.pk)
+    return "precomputing"
+
+
+def prune_rankings(tenant_id: int) -> None:
+    """Delete rankings of versions that are neither active nor among the newest ready ones."""
+    keep = list(
+        ModelVersion.objects.filter(tenant_id=tenant_id, rankings_ready=True)
+        .order_by("-is_active", "-number")
+        .values_list("id", flat=True)[:KEEP_RANKED_VERSIONS]
+    )
+    stale = ModelVersion.objects.filter(tenant_id=tenant_id, rankings_ready=True).exclude(id__in=keep)
+    for version_id in stale.values_list("id", flat=True):
+        Ranking.objects.filter(version_id=version_id).delete()
+        ModelVersion.objects.filter(pk=version_id).update(rankings_ready=False)
+
+
+def active_cache_key(tenant_id: int) -> str:
+    return f"recs:active:{tenant_id}"

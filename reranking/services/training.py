@@ -1,0 +1,228 @@
+"""Train a tenant's re-ranker: one run per tenant at a time, progress on the run row, safe failure.
+
+Nothing here can leave a tenant without a working model: a run only becomes active after its
+rankings are complete (see precompute.finish), and a failed run touches neither the active version
+nor its rankings.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import threading
+import traceback
+from datetime import timedelta
+from pathlib import Path
+from typing import Callable
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from reranking.ml.config import RerankerConfig
+from reranking.ml.train import train
+from reranking.models import IN_FLIGHT, Event, ModelVersion, RunStatus, TrainingPolicy
+from tenants.models import Tenant
+
+from .datasets import tenant_dataset
+from .embeddings import embed_items, live_items
+
+log = logging.getLogger(__name__)
+HEARTBEAT_SECONDS = 10
+Progress = Callable[[str, float], None]
+
+# Share of the run's progress bar each phase fills; precompute fills the rest (see precompute.py).
+PHASES = [("embedding", 0, 10), ("candidates", 10, 20), ("training", 20, 75), ("evaluating", 75, 80), ("saving", 80, 82)]
+
+
+class TrainingRefused(Exception):
+    """The tenant cannot be trained now (no data); the message says why."""
+
+
+def overall_percent(phase: str, fraction: float) -> float:
+    for prefix, start, end in PHASES:
+        if phase.startswith(prefix):
+            return start + (end - start) * max(0.0, min(1.0, fraction))
+    return 0.0
+
+
+def request_training(tenant: Tenant, trigger: str = "manual", *, enqueue: bool = True) -> tuple[ModelVersion, bool]:
+    """Queue a training run, or return the tenant's run already in flight (created=False).
+
+    The partial unique index `modelversion_one_in_flight` makes this safe across processes and hosts.
+    """
+    try:
+        with transaction.atomic():
+            Tenant.objects.select_for_update().get(pk=tenant.pk)
+            current = ModelVersion.objects.for_tenant(tenant).filter(status__in=IN_FLIGHT).first()
+            if current is not None:
+                return current, False
+            number = (ModelVersion.objects.for_tenant(tenant).aggregate(n=Max("number"))["n"] or 0) + 1
+            run = ModelVersion.objects.create(tenant=tenant, number=number, trigger=trigger)
+            if enqueue:
+                from worker.tasks import train_reranker
+
+                transaction.on_commit(lambda: train_reranker.delay(tenant.pk, run.pk))
+    except IntegrityError:
+        return ModelVersion.objects.for_tenant(tenant).get(status__in=IN_FLIGHT), False
+    return run, True
+
+
+def claim(run_id: int) -> ModelVersion | None:
+    """Mark the run running for this worker, or return None if it is finished or owned by a live worker."""
+    stale = timezone.now() - timedelta(seconds=settings.RECS_RUN_STALE_SECONDS)
+    with transaction.atomic():
+        run = ModelVersion.objects.select_for_update().filter(pk=run_id).first()
+        if run is None or run.status not in IN_FLIGHT:
+            return None
+        if run.status == RunStatus.RUNNING and run.heartbeat_at and run.heartbeat_at > stale:
+            return None  # a re-delivered message while the first worker is still alive
+        now = timezone.now()
+        run.status, run.started_at, run.heartbeat_at = RunStatus.RUNNING, run.started_at or now, now
+        run.attempts += 1
+        run.phase, run.error = "starting", ""
+        run.save(update_fields=["status", "started_at", "heartbeat_at", "attempts", "phase", "error"])
+        return run
+
+
+class Heartbeat:
+    """Touch the run's heartbeat from a thread while the worker trains, so the reaper can tell it lives."""
+
+    def __init__(self, run_id: int) -> None:
+        self.run_id = run_id
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._beat, daemon=True, name=f"heartbeat-{run_id}")
+
+    def _beat(self) -> None:
+        from django.db import connection
+
+        try:
+            while not self.stop.wait(HEARTBEAT_SECONDS):
+                ModelVersion.objects.filter(pk=self.run_id, status=RunStatus.RUNNING).update(heartbeat_at=timezone.now())
+        finally:
+            connection.close()
+
+    def __enter__(self) -> "Heartbeat":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join(timeout=HEARTBEAT_SECONDS + 5)
+
+
+def set_progress(run: ModelVersion, phase: str, percent: float) -> None:
+    run.phase, run.progress = phase[:100], round(max(run.progress, percent), 1)
+    ModelVersion.objects.filter(pk=run.pk).update(phase=run.phase, progress=run.progress, heartbeat_at=timezone.now())
+
+
+def artifact_dir(run: ModelVersion) -> Path:
+    return Path(settings.MEDIA_ROOT) / "models" / run.tenant.slug / f"v{run.number}"
+
+
+def fail(run: ModelVersion, error: str) -> None:
+    ModelVersion.objects.filter(pk=run.pk).update(
+        status=RunStatus.FAILED, error=error[-4000:], finished_at=timezone.now(), phase="failed"
+    )
+
+
+def run_training(run_id: int, progress: Progress | None = None) -> ModelVersion | None:
+    """Train the run's model and save its artifact. Returns the run, or None if nothing was done.
+
+    Errors end the run as failed with the error text; they never propagate to the caller.
+    """
+    run = claim(run_id)
+    if run is None:
+        return None
+    tenant = run.tenant
+    last_write = [0.0]
+
+    def report(phase: str, fraction: float) -> None:
+        percent = overall_percent(phase, fraction)
+        if progress is not None:
+            progress(phase, percent)
+        now = timezone.now().timestamp()
+        if now - last_write[0] > 1.0 or fraction >= 1.0:  # a DB write per batch would slow training
+            last_write[0] = now
+            set_progress(run, phase, percent)
+
+    try:
+        with Heartbeat(run.pk):
+            run.max_event_id = Event.objects.for_tenant(tenant).aggregate(m=Max("id"))["m"] or 0
+            items = live_items(tenant)
+            if not items or not run.max_event_id:
+                raise TrainingRefused("The tenant has no items or no events to train on.")
+            report("embedding", 0.0)
+            embeddings, _ = embed_items(tenant, items, progress=lambda f: report("embedding", f))
+            dataset = tenant_dataset(tenant, items, run.max_event_id)
+            if dataset.n_users < 2 or len(dataset.event_items) < 10:
+                raise TrainingRefused(f"Too little data to train: {len(dataset.event_items)} events on live items.")
+            policy = TrainingPolicy.for_tenant(tenant)
+            config = RerankerConfig(exclude_seen=policy.exclude_seen, **settings.RECS_TRAINING_OVERRIDES)
+            result = train(dataset, config, item_embeddings=embeddings, progress=report)
+            report("saving", 0.0)
+            target = artifact_dir(run)
+            if target.exists():
+                shutil.rmtree(target)  # a re-delivered run starts its artifact afresh
+            result.model.save(target)
+            run.refresh_from_db(fields=["status"])
+            if run.status != RunStatus.RUNNING:
+                return None  # cancelled while training
+            ModelVersion.objects.filter(pk=run.pk).update(
+                device=result.device,
+                n_events=len(dataset.event_items),
+                n_users=dataset.n_users,
+                n_items=dataset.n_items,
+                max_event_id=run.max_event_id,
+                config=config.to_dict(),
+                metrics=result.metrics,
+                timings={k: round(v, 3) for k, v in result.timings.items()},
+                artifact_path=str(target.relative_to(settings.MEDIA_ROOT)),
+                phase="precompute",
+                progress=82.0,
+            )
+            log.info("trained %s v%s on %s in %s", tenant.slug, run.number, result.device, result.timings)
+    except TrainingRefused as exc:
+        fail(run, str(exc))
+        return None
+    except Exception as exc:  # noqa: BLE001 - any training error ends the run, never the active model
+        log.exception("training %s v%s failed", tenant.slug, run.number)
+        fail(run, f"{exc.__class__.__name__}: {exc}\n\n{traceback.format_exc(limit=8)}")
+        return None
+    run.refresh_from_db()
+    return run
+
+
+def reap_stale_runs() -> list[int]:
+    """Fail running runs whose worker stopped beating (killed, host lost); return their ids."""
+    stale = timezone.now() - timedelta(seconds=settings.RECS_RUN_STALE_SECONDS)
+    ids = list(
+        ModelVersion.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=stale).values_list("id", flat=True)
+    )
+    for run_id in ids:
+        ModelVersion.objects.filter(pk=run_id, status=RunStatus.RUNNING, heartbeat_at__lt=stale).update(
+            status=RunStatus.FAILED,
+            phase="failed",
+            finished_at=timezone.now(),
+            error=f"The worker stopped reporting for over {settings.RECS_RUN_STALE_SECONDS} s (killed or lost).",
+        )
+    return ids
+
+
+def cancel(run: ModelVersion) -> bool:
+    """Cancel a queued or running run; a running worker notices before it saves and stops."""
+    return bool(
+        ModelVersion.objects.filter(pk=run.pk, status__in=IN_FLIGHT).update(
+            status=RunStatus.CANCELLED, phase="cancelled", finished_at=timezone.now()
+        )
+    )
+
+
+def worker_name() -> str:
+    """Return the Celery worker's node name (w1@host) inside a task, else host:pid."""
+    from celery import current_task
+
+    hostname = getattr(getattr(current_task, "request", None), "hostname", None)
+    return hostname or f"{socket.gethostname()}:{os.getpid()}"

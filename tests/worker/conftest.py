@@ -1,0 +1,129 @@
+"""Fixtures for training tests: a small generated shop, quick training settings, real worker processes."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from reranking.demo_data import generate
+from reranking.services.catalogue import upsert_items
+from reranking.services.ingest import ingest_events
+
+ROOT = Path(__file__).resolve().parents[2]
+# Few epochs: these tests check the pipeline, not model quality (tests/ml and bench/ do that).
+QUICK = {"max_epochs": 2, "patience": 1}
+
+
+def load_small_shop(tenant, n_users: int = 60, seed: int = 3) -> None:
+    items, events = generate(seed=seed, n_users=n_users, lines_per_category=4)
+    upsert_items(tenant, items)
+    result = ingest_events(tenant, events)
+    assert not result.errors, result.errors[:3]
+
+
+@pytest.fixture
+def quick_training(settings, tmp_path):
+    settings.RECS_TRAINING_OVERRIDES = QUICK
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings
+
+
+@pytest.fixture
+def shop(alice, quick_training):
+    load_small_shop(alice.tenant)
+    return alice
+
+
+class WorkerProcess:
+    """A real `celery worker` subprocess on the test database and the real broker."""
+
+    def __init__(self, name: str, media_root: Path, extra_env: dict[str, str] | None = None) -> None:
+        db = connection.settings_dict
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+            "REDIS_URL": settings.REDIS_URL,
+            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+            "CELERY_RESULT_BACKEND": settings.CELERY_RESULT_BACKEND,
+            "RECS_MEDIA_ROOT": str(media_root),
+            "RECS_TRAINING_OVERRIDES": '{"max_epochs": 2, "patience": 1}',
+            "OMP_NUM_THREADS": "1",
+            **(extra_env or {}),
+        }
+        self.name = name
+        self.log = open(media_root.parent / f"{name}.log", "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default,training", "-c", "1",
+             "-n", f"{name}@%h", "--loglevel", "INFO", "--without-gossip", "--without-mingle"],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool children, as a host failure would."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.log.close()
+
+    def output(self) -> str:
+        self.log.flush()
+        return Path(self.log.name).read_text()
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.5):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+@pytest.fixture
+def workers(tmp_path, settings):
+    """Start named workers on demand: `workers("w1", "w2")`; all are stopped at teardown."""
+    from config.celery_app import app
+
+    media = tmp_path / "media"
+    media.mkdir(exist_ok=True)
+    settings.MEDIA_ROOT = media
+    app.control.purge()
+    started: list[WorkerProcess] = []
+
+    def start(*names: str, env: dict[str, str] | None = None) -> list[WorkerProcess]:
+        procs = [WorkerProcess(name, media, env) for name in names]
+        started.extend(procs)
+        expected = {f"{name}@" for name in names}
+
+        def all_up():
+            replies = app.control.ping(timeout=1.0) or []
+            hosts = {host.split("@")[0] + "@" for reply in replies for host in reply}
+            return expected <= hosts
+
+        try:
+            wait_for(all_up, 60, f"workers {names} to answer ping", interval=1.0)
+        except AssertionError:
+            raise AssertionError("\n".join(p.output()[-3000:] for p in procs))
+        return procs
+
+    yield start
+    for proc in started:
+        proc.stop()
+    app.control.purge()

@@ -1,0 +1,90 @@
+"""Celery tasks: thin wrappers that take ids, reload rows and call one service function.
+
+Every task is idempotent: a re-delivered message (acks_late, worker lost) finds the work done or
+claimed and does no harm.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.db.models import Max
+from django.utils import timezone
+
+from reranking.models import Event, ModelVersion, RunStatus, TrainingPolicy
+from reranking.services import precompute, training
+from reranking.services.embeddings import embed_items as embed_items_service
+from tenants.models import Tenant
+
+
+@shared_task(name="worker.tasks.embed_items")
+def embed_items(tenant_id: int) -> int:
+    """Re-encode items whose text changed; returns how many were."""
+    tenant = Tenant.objects.get(pk=tenant_id)
+    _, recomputed = embed_items_service(tenant)
+    return len(recomputed)
+
+
+@shared_task(
+    name="worker.tasks.train_reranker",
+    soft_time_limit=settings.RECS_TRAINING_SOFT_LIMIT,
+    time_limit=settings.RECS_TRAINING_SOFT_LIMIT + 300,
+)
+def train_reranker(tenant_id: int, run_id: int) -> str:
+    """Train the run, then fan its precompute out over the workers."""
+    run = training.run_training(run_id)
+    if run is None:
+        return "skipped"
+    start_precompute(run)
+    return run.status
+
+
+def start_precompute(version: ModelVersion) -> int:
+    shards = precompute.plan_shards(version)
+    if not shards:
+        precompute.maybe_finish(version.pk)
+    for shard in shards:
+        precompute_shard.delay(shard.pk)
+    return len(shards)
+
+
+@shared_task(name="worker.tasks.precompute_rankings")
+def precompute_rankings(tenant_id: int, version_id: int) -> int:
+    """(Re)compute every user's ranking for a version, in parallel shards; returns the shard count."""
+    version = ModelVersion.objects.get(pk=version_id, tenant_id=tenant_id)
+    return start_precompute(version)
+
+
+@shared_task(name="worker.tasks.precompute_shard")
+def precompute_shard(shard_id: int) -> bool:
+    return precompute.run_shard(shard_id)
+
+
+@shared_task(name="worker.tasks.reap_stale_runs")
+def reap_stale_runs() -> list[int]:
+    return training.reap_stale_runs()
+
+
+@shared_task(name="worker.tasks.schedule_retraining")
+def schedule_retraining() -> list[str]:
+    """Queue training for tenants with enough new events, or whose last run is older than their interval."""
+    queued = []
+    for policy in TrainingPolicy.objects.filter(auto_retrain=True).select_related("tenant"):
+        tenant = policy.tenant
+        last = ModelVersion.objects.for_tenant(tenant).exclude(status=RunStatus.FAILED).order_by("-number").first()
+        newest_event = Event.objects.for_tenant(tenant).aggregate(m=Max("id"))["m"]
+        if newest_event is None:
+            continue
+        due = last is None
+        if last is not None and last.status == RunStatus.SUCCEEDED:
+            new_events = Event.objects.for_tenant(tenant).filter(id__gt=last.max_event_id).count()
+            age = timezone.now() - (last.finished_at or last.created_at)
+            due = new_events >= policy.retrain_min_new_events or (
+                new_events > 0 and age > timedelta(hours=policy.retrain_interval_hours)
+            )
+        if due:
+            _, created = training.request_training(tenant, trigger="schedule")
+            if created:
+                queued.append(tenant.slug)
+    return queued
