@@ -1,0 +1,141 @@
+"""The servable re-ranker: first-stage state plus network, saved as safetensors + JSON.
+
+A saved version is a folder with `model.safetensors` (network weights, MiniLM item embeddings, ALS
+item factors, kNN/text neighbour lists, popularity snapshots) and `config.json` (hyper-parameters,
+item and event-type vocabularies). `Reranker.load` needs nothing else.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from .config import RerankerConfig
+from .model import RerankerNet, gap_buckets, history_tensors
+from .sources import FirstStage, Queries
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class History:
+    """One user's interactions, oldest first. Unknown items are skipped; an empty history is a cold user."""
+
+    item_ids: list[str]
+    timestamps: list[float] | None = None
+    event_types: list[str] | None = None
+    now: float | None = None  # query time for recent popularity; None = the latest snapshot
+
+
+def pick_device(name: str) -> torch.device:
+    """Return CUDA when asked for (or "auto" and present), else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+@torch.no_grad()
+def score_lists(net: RerankerNet, first_stage: FirstStage, config: RerankerConfig, q: Queries,
+                types: list[np.ndarray], exclude_seen: bool, device: torch.device,
+                given: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Return candidates (B, N) item indices (-1 pads) and re-ranker scores (B, N) (-inf on pads)."""
+    cand, feats = first_stage.candidates(q, exclude_seen, given=given)
+    gaps = [gap_buckets(t) if len(t) else np.zeros(0, np.int64) for t in q.times]
+    h_items, h_types, h_gaps = history_tensors(q.items, types, gaps, config.max_history)
+    net.eval()
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        scores = net(h_items.to(device), h_types.to(device), h_gaps.to(device),
+                     torch.from_numpy(cand + 1).to(device), torch.from_numpy(feats).to(device))
+    return cand, scores.float().cpu().numpy()
+
+
+class Reranker:
+    """Serve recommendations and live re-ranking from one trained version."""
+
+    def __init__(self, config: RerankerConfig, item_ids: list[str], event_type_names: list[str],
+                 net: RerankerNet, first_stage: FirstStage) -> None:
+        self.config = config
+        self.item_ids = list(item_ids)
+        self.event_type_names = list(event_type_names)
+        self.net = net.eval()
+        self.first_stage = first_stage
+        self.device = next(net.parameters()).device
+        self._index = {item: i for i, item in enumerate(self.item_ids)}
+        self._types = {name: i for i, name in enumerate(self.event_type_names)}
+
+    @property
+    def item_embeddings(self) -> np.ndarray:
+        """Return the (n_items, 384) MiniLM embeddings in `item_ids` order (for content fallbacks)."""
+        return self.net.items.text[1:].float().cpu().numpy()
+
+    # ---- persistence ----
+    def save(self, directory: str) -> None:
+        """Write model.safetensors and config.json into `directory` (created if missing)."""
+        os.makedirs(directory, exist_ok=True)
+        tensors = {f"net.{k}": v.detach().float().cpu().contiguous() if v.is_floating_point() else v.cpu().contiguous()
+                   for k, v in self.net.state_dict().items()}
+        tensors.update({f"fs.{k}": torch.from_numpy(np.ascontiguousarray(v)) for k, v in self.first_stage.state.items()})
+        save_file(tensors, os.path.join(directory, "model.safetensors"))
+        meta = {"format_version": FORMAT_VERSION, "config": self.config.to_dict(), "item_ids": self.item_ids,
+                "event_types": self.event_type_names, "saved_at": time.time()}
+        with open(os.path.join(directory, "config.json"), "w", encoding="utf-8") as f:
+            json.dump(meta, f)
+
+    @classmethod
+    def load(cls, directory: str, device: str = "cpu") -> "Reranker":
+        """Load a version saved by `save`; needs nothing but the folder."""
+        with open(os.path.join(directory, "config.json"), encoding="utf-8") as f:
+            meta = json.load(f)
+        assert meta.get("format_version") == FORMAT_VERSION, f"unsupported artifact version {meta.get('format_version')}"
+        config = RerankerConfig.from_dict(meta["config"])
+        tensors = load_file(os.path.join(directory, "model.safetensors"))
+        net = RerankerNet(config, len(meta["item_ids"]), len(meta["event_types"]))
+        net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
+        state = {k[3:]: v.numpy() for k, v in tensors.items() if k.startswith("fs.")}
+        return cls(config, meta["item_ids"], meta["event_types"], net.to(pick_device(device)),
+                   FirstStage(config, state))
+
+    # ---- serving ----
+    def _queries(self, histories: Sequence[History]) -> tuple[Queries, list[np.ndarray]]:
+        items, times, types, now = [], [], [], []
+        latest = float(self.first_stage.state["pop_times"][-1])
+        for h in histories:
+            known = [i for i, item in enumerate(h.item_ids) if item in self._index]
+            items.append(np.array([self._index[h.item_ids[i]] for i in known], dtype=np.int64))
+            ts = np.array([h.timestamps[i] for i in known], dtype=np.float64) if h.timestamps else np.zeros(len(known))
+            times.append(ts)
+            types.append(np.array([self._types.get(h.event_types[i], 0) for i in known], dtype=np.int64)
+                         if h.event_types else np.zeros(len(known), np.int64))
+            now.append(latest if h.now is None else float(h.now))
+        return Queries(items, times, np.array(now, dtype=np.float64)), types
+
+    def recommend(self, histories: Sequence[History], k: int = 100,
+                  exclude_seen: bool | None = None) -> list[list[tuple[str, float]]]:
+        """Return, per history, the top-k (item_id, score) among the merged candidates, best first."""
+        exclude = self.config.exclude_seen if exclude_seen is None else exclude_seen
+        results: list[list[tuple[str, float]]] = []
+        for start in range(0, len(histories), 256):
+            q, types = self._queries(histories[start:start + 256])
+            cand, scores = score_lists(self.net, self.first_stage, self.config, q, types, exclude, self.device)
+            order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+            for b in range(len(q)):
+                results.append([(self.item_ids[cand[b, j]], float(scores[b, j]))
+                                for j in order[b] if cand[b, j] >= 0 and np.isfinite(scores[b, j])])
+        return results
+
+    def rerank(self, history: History, candidates: Sequence[str]) -> list[tuple[str, float]]:
+        """Return the known candidates as (item_id, score), best first; unknown ids are omitted."""
+        known = list(dict.fromkeys(self._index[c] for c in candidates if c in self._index))
+        if not known:
+            return []
+        q, types = self._queries([history])
+        cand, scores = score_lists(self.net, self.first_stage, self.config, q, types, False, self.device,
+                                   given=np.array([known], dtype=np.int64))
+        order = np.argsort(-scores[0], kind="stable")
+        return [(self.item_ids[cand[0, j]], float(scores[0, j])) for j in order]

@@ -1,0 +1,62 @@
+"""Hyper-parameters of the candidate generator and the listwise re-ranker, in one place."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+
+@dataclass
+class RerankerConfig:
+    # --- general ---
+    seed: int = 0  # every RNG (numpy, torch, ALS) derives from this; same seed, same model
+    device: str = "auto"  # "auto" picks CUDA when present (with mixed precision), else CPU
+    num_threads: int = 0  # CPU threads for torch/BLAS; 0 = min(cpu_count, 8), more rarely helps small models
+
+    # --- candidates (first stage) ---
+    n_candidates: int = 200  # size of the list the re-ranker re-orders
+    exclude_seen: bool = True  # drop items the user already consumed (per-tenant option)
+    recency_decay: float = 0.7  # weight of the k-th most recent history item is decay**k (kNN, text)
+    recency_window: int = 30  # only the last items matter once decay**k is negligible
+    knn_neighbours: int = 100  # neighbours kept per item for item-to-item similarity
+    knn_shrink: float = 10.0  # shrinks cosine of rarely co-consumed pairs towards 0
+    text_neighbours: int = 50  # neighbours kept per item for text similarity
+    als_factors: int = 64  # ALS latent size; 64 is plenty below a few 100k users
+    als_regularization: float = 0.05
+    als_alpha: float = 2.0  # confidence = 1 + alpha * interaction
+    als_iterations: int = 12
+    pop_half_life_days: float = 60.0  # "recent" popularity decays with this half-life
+    pop_bucket_days: float = 14.0  # popularity snapshots are kept per bucket of this many days
+    source_weights: dict[str, float] = field(
+        default_factory=lambda: {"item_knn": 1.0, "als": 0.6, "text": 0.3, "recent_popularity": 0.3}
+    )  # reciprocal-rank fusion weights; chosen on validation recall@N
+    crossfit_folds: int = 3  # first-stage features of training lists come from models fit on other users
+
+    # --- re-ranker network ---
+    max_history: int = 50  # last L interactions the history encoder reads
+    d_model: int = 64  # small: 2 CPU cores must train it in ~1 minute
+    n_heads: int = 2
+    n_history_layers: int = 2
+    n_candidate_layers: int = 1  # PRM-style self-attention over the candidate list
+    dropout: float = 0.2
+    text_dim: int = 384  # MiniLM output size
+
+    # --- training ---
+    max_epochs: int = 8
+    patience: int = 2  # epochs without validation NDCG@10 gain before stopping
+    lr: float = 2e-3
+    weight_decay: float = 0.0
+    batch_size: int = 128  # sequences (next-item loss) or candidate lists per step
+    n_negatives: int = 256  # shared sampled negatives per step for the next-item softmax
+    max_train_lists: int = 30000  # positions sampled for listwise training (caps feature memory)
+    train_list_size: int = 64  # candidates kept per training list (target + random others): 3x cheaper steps
+    list_weight: float = 1.0  # weight of the listwise loss against the next-item loss
+
+    def to_dict(self) -> dict:
+        """Return a JSON-serialisable copy."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RerankerConfig":
+        """Build a config, ignoring keys this version does not know."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})

@@ -1,0 +1,282 @@
+"""First-stage candidate sources and their reciprocal-rank fusion into the list the re-ranker re-orders.
+
+Sources: implicit ALS (Hu, Koren & Volinsky, ICDM 2008) with per-query user fold-in; item-kNN
+(Sarwar et al., WWW 2001) with cosine + shrinkage over a recency-weighted history; item-to-item
+MiniLM text similarity over the same weighted history; time-decayed ("recent") popularity at the
+query time. Merging is weighted reciprocal rank fusion (Cormack et al., SIGIR 2009).
+NOTE: every source keeps only neighbour lists / factors / snapshots, so it can live in a safetensors file.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from .config import RerankerConfig
+
+SOURCES = ("item_knn", "als", "text", "recent_popularity")
+N_FEATURES = 2 * len(SOURCES) + 4
+RRF_K = 10.0  # small k: trust the top of each source; chosen on validation recall@N
+DAY = 86400.0
+
+
+@dataclass
+class Queries:
+    """A batch of histories as item indices (0-based, oldest first) with timestamps and query times."""
+
+    items: list[np.ndarray]
+    times: list[np.ndarray]
+    now: np.ndarray  # (B,) query time, used by recent popularity
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def slice(self, start: int, stop: int) -> "Queries":
+        return Queries(self.items[start:stop], self.times[start:stop], self.now[start:stop])
+
+
+def neighbour_lists(matrix_rows, n_items: int, k: int, chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    """Return the top-k (indices, similarities) per row of a similarity given as a row-chunk callable."""
+    k = max(1, min(k, n_items - 1))
+    idx = np.zeros((n_items, k), dtype=np.int32)
+    sim = np.zeros((n_items, k), dtype=np.float32)
+    for start in range(0, n_items, chunk):
+        stop = min(n_items, start + chunk)
+        block = matrix_rows(start, stop)  # (C, I) float32 tensor, diagonal already zeroed
+        vals, top = torch.topk(block, k, dim=1)
+        idx[start:stop] = top.numpy()
+        sim[start:stop] = vals.clamp(min=0).numpy()
+    return idx, sim
+
+
+def text_neighbours(emb: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return each item's top-k MiniLM cosine neighbours."""
+    emb_t = torch.from_numpy(np.ascontiguousarray(emb, dtype=np.float32))
+
+    def rows(a: int, b: int) -> torch.Tensor:
+        block = emb_t[a:b] @ emb_t.T  # (C, I)
+        block[torch.arange(b - a), torch.arange(a, b)] = 0.0
+        return block
+    return neighbour_lists(rows, len(emb), k)
+
+
+class FirstStage:
+    """Fit and query all first-stage sources; state is a flat dict of arrays."""
+
+    def __init__(self, config: RerankerConfig, state: dict[str, np.ndarray]) -> None:
+        self.config = config
+        self.state = state
+        self.n_items = len(state["popularity"])
+
+    @classmethod
+    def fit(cls, config: RerankerConfig, n_items: int, seqs: list[np.ndarray], times: list[np.ndarray],
+            text_nn: tuple[np.ndarray, np.ndarray]) -> "FirstStage":
+        """Fit every source on the given per-user item sequences (the events the model may see)."""
+        users = np.repeat(np.arange(len(seqs)), [len(s) for s in seqs])
+        items = np.concatenate(seqs) if seqs else np.zeros(0, np.int64)
+        stamps = np.concatenate(times) if times else np.zeros(0)
+        x = sp.csr_matrix((np.ones(len(items), np.float32), (users, items)), shape=(len(seqs), n_items))
+        x.sum_duplicates()
+        x.data[:] = 1.0
+        state = {"popularity": np.asarray(x.sum(0)).ravel().astype(np.float32)}
+        state.update(_fit_knn(config, x))
+        state.update(_fit_als(config, x))
+        state.update(_fit_recent_popularity(config, n_items, items, stamps))
+        state["text_idx"], state["text_sim"] = text_nn
+        return cls(config, state)
+
+    # ---- scoring ----
+    def _recent(self, q: Queries) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return (B, R) last distinct items (-1 pads, most recent first) and their weights decay**age."""
+        r = self.config.recency_window
+        items = np.full((len(q), r), -1, dtype=np.int64)
+        for b, hist in enumerate(q.items):
+            recent = hist[::-1]
+            _, first = np.unique(recent, return_index=True)
+            order = np.sort(first)[:r]
+            items[b, : len(order)] = recent[order]
+        ages = torch.arange(r, dtype=torch.float32)
+        weights = (self.config.recency_decay ** ages).expand(len(q), r) * torch.from_numpy(items >= 0)
+        return torch.from_numpy(items), weights
+
+    def _neighbour_scores(self, recent: torch.Tensor, weights: torch.Tensor, prefix: str) -> torch.Tensor:
+        """Return (B, I): sum over recent items of weight * similarity, spread onto each neighbour."""
+        idx = torch.from_numpy(self.state[f"{prefix}_idx"]).long()  # (I, K)
+        sim = torch.from_numpy(self.state[f"{prefix}_sim"])  # (I, K)
+        safe = recent.clamp(min=0)
+        nb = idx[safe]  # (B, R, K)
+        val = sim[safe] * weights.unsqueeze(-1)  # (B, R, K)
+        out = torch.zeros(len(recent), self.n_items)
+        return out.scatter_add_(1, nb.flatten(1), val.flatten(1))
+
+    def als_users(self, q: Queries) -> np.ndarray:
+        """Return (B, k) ALS user factors folded in from each history (the ALS user step)."""
+        y = self.state["als_items"]  # (I, k)
+        k = y.shape[1]
+        alpha, reg = self.config.als_alpha, self.config.als_regularization
+        a = np.broadcast_to(self.state["als_gram"] + reg * np.eye(k, dtype=np.float32), (len(q), k, k)).copy()
+        rhs = np.zeros((len(q), k), dtype=np.float32)
+        for b, items in enumerate(q.items):
+            if len(items):
+                yi = y[np.unique(items)]  # (n, k)
+                a[b] += alpha * (yi.T @ yi)
+                rhs[b] = (1.0 + alpha) * yi.sum(0)
+        return np.linalg.solve(a, rhs[..., None])[..., 0].astype(np.float32)
+
+    def als_prefix_users(self, items: np.ndarray, cuts: np.ndarray) -> np.ndarray:
+        """Return (len(cuts), k) user factors folded in from items[:cut], incrementally (cost O(len(items)))."""
+        y = self.state["als_items"]
+        k = y.shape[1]
+        alpha, reg = self.config.als_alpha, self.config.als_regularization
+        _, first = np.unique(items, return_index=True)
+        is_first = np.zeros(len(items), bool)
+        is_first[first] = True  # repeated items count once, as in `als_users`
+        a = (self.state["als_gram"] + reg * np.eye(k, dtype=np.float32)).astype(np.float64)
+        rhs = np.zeros(k)
+        out = np.zeros((len(cuts), k), dtype=np.float32)
+        order = np.argsort(cuts, kind="stable")
+        done = 0
+        for j in order:
+            block = y[items[done:cuts[j]][is_first[done:cuts[j]]]]
+            a += alpha * (block.T @ block)
+            rhs += (1.0 + alpha) * block.sum(0)
+            done = max(done, int(cuts[j]))
+            out[j] = np.linalg.solve(a, rhs)
+        return out
+
+    @torch.no_grad()
+    def source_scores(self, q: Queries, als_users: np.ndarray | None = None) -> dict[str, torch.Tensor]:
+        """Return each source's (B, I) float32 scores, plus all-time "popularity"."""
+        users = self.als_users(q) if als_users is None else als_users
+        recent, weights = self._recent(q)
+        # Snapshot i holds counts up to pop_times[i]; take the latest one not after the query time.
+        snapshot = np.searchsorted(self.state["pop_times"], q.now, side="right") - 1
+        pop_recent = self.state["pop_matrix"][np.clip(snapshot, 0, None)] * (snapshot >= 0)[:, None]
+        return {
+            "item_knn": self._neighbour_scores(recent, weights, "knn"),
+            "als": torch.from_numpy(users) @ torch.from_numpy(self.state["als_items"]).T,
+            "text": self._neighbour_scores(recent, weights, "text"),
+            "recent_popularity": torch.from_numpy(pop_recent.astype(np.float32)),
+            "popularity": torch.from_numpy(self.state["popularity"]).expand(len(q), self.n_items),
+        }
+
+    def seen_index(self, q: Queries) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return (rows, cols) of every item in each history, for masking."""
+        rows = np.repeat(np.arange(len(q)), [len(i) for i in q.items])
+        cols = np.concatenate(q.items) if len(q) else np.zeros(0, np.int64)
+        return torch.from_numpy(rows).long(), torch.from_numpy(cols.astype(np.int64))
+
+    @torch.no_grad()
+    def candidates(self, q: Queries, exclude_seen: bool, n: int | None = None,
+                   scores: dict[str, torch.Tensor] | None = None,
+                   given: np.ndarray | None = None, als_users: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Return merged candidates (B, N) int64 (-1 pads) and their features (B, N, N_FEATURES) float32.
+
+        With `given` (B, N) item indices, featurise those instead of the merged top-N.
+        """
+        n = min(n or self.config.n_candidates, self.n_items)
+        scores = scores if scores is not None else self.source_scores(q, als_users)
+        b_size = len(q)
+        seen = self.seen_index(q) if exclude_seen else None
+        has_history = torch.tensor([len(i) > 0 for i in q.items])[:, None]  # (B, 1)
+        fused = torch.zeros(b_size, self.n_items)
+        positions = torch.arange(n, dtype=torch.float32).expand(b_size, n)
+        per_source = []
+        for name in SOURCES:
+            s = scores[name].clone()
+            if seen is not None:
+                s[seen] = -torch.inf
+            vals, top = torch.topk(s, n, dim=1)  # (B, N): the source's own order
+            valid = torch.isfinite(vals) & (vals > 0)
+            if name != "recent_popularity":
+                valid &= has_history
+            weight = self.config.source_weights.get(name, 1.0)
+            fused.scatter_add_(1, top, torch.where(valid, weight / (RRF_K + positions), 0.0))
+            rank = torch.full((b_size, self.n_items), float(n))
+            rank.scatter_(1, top, torch.where(valid, positions, float(n)))
+            scale = vals[:, :1].abs().clamp(min=1e-9)
+            per_source.append((s, scale, rank, valid.any(1, keepdim=True)))
+        # Popularity breaks ties and fills lists when no source ranks enough items (cold users, tiny catalogues).
+        pop = torch.from_numpy(self.state["popularity"])
+        fused += 1e-6 * pop / pop.max().clamp(min=1.0)
+        if seen is not None:
+            fused[seen] = -torch.inf
+        fused_vals, cand = torch.topk(fused, n, dim=1)  # (B, N)
+        fused_rank = torch.full((b_size, self.n_items), float(n)).scatter_(1, cand, positions)
+        top_fused = fused_vals[:, :1].clamp(min=1e-9)
+        if given is not None:
+            cand = torch.from_numpy(given).long()
+            fused_vals = torch.gather(fused, 1, cand)
+            fused_vals = torch.where(torch.isfinite(fused_vals), fused_vals, 0.0)  # seen items stay scorable
+        ok = torch.isfinite(fused_vals)
+        cols = []
+        for s, scale, rank, any_valid in per_source:
+            sc = torch.gather(s, 1, cand)
+            cols.append(torch.where(torch.isfinite(sc) & any_valid, sc / scale, 0.0))
+            r = torch.gather(rank, 1, cand)
+            cols.append(torch.where(r < n, 1.0 - torch.log1p(r) / np.log1p(n), 0.0))
+        fv = torch.where(ok, fused_vals, 0.0)
+        cols.append(fv / top_fused)
+        r = torch.gather(fused_rank, 1, cand)
+        cols.append(torch.where(r < n, 1.0 - torch.log1p(r) / np.log1p(n), 0.0))
+        cols.append(torch.log1p(pop[cand]) / np.log1p(max(1.0, float(pop.max()))))
+        hist_len = torch.tensor([len(np.unique(i)) for i in q.items], dtype=torch.float32)
+        cols.append((torch.log1p(hist_len) / np.log(1000.0))[:, None].expand(b_size, cand.shape[1]))
+        feats = torch.stack(cols, dim=-1)  # (B, N, F)
+        feats[~ok] = 0.0
+        cand = torch.where(ok, cand, -1)
+        return cand.numpy(), feats.numpy().astype(np.float32)
+
+
+def _fit_knn(config: RerankerConfig, x: sp.csr_matrix) -> dict[str, np.ndarray]:
+    xt = x.T.tocsr()  # (I, U)
+    counts = np.asarray(x.sum(0)).ravel()
+    norms = torch.from_numpy(np.sqrt(np.maximum(counts, 1.0)).astype(np.float32))
+
+    def rows(a: int, b: int) -> torch.Tensor:
+        co = torch.from_numpy((xt[a:b] @ x).toarray())  # (C, I) co-occurrence counts
+        sim = co / (norms[a:b, None] * norms[None, :]) * (co / (co + config.knn_shrink))
+        sim[torch.arange(b - a), torch.arange(a, b)] = 0.0
+        return sim
+
+    idx, sim = neighbour_lists(rows, x.shape[1], config.knn_neighbours)
+    return {"knn_idx": idx, "knn_sim": sim}
+
+
+def _fit_als(config: RerankerConfig, x: sp.csr_matrix) -> dict[str, np.ndarray]:
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = AlternatingLeastSquares(factors=config.als_factors, regularization=config.als_regularization,
+                                        alpha=config.als_alpha, iterations=config.als_iterations,
+                                        random_state=config.seed, num_threads=max(1, config.num_threads))
+        model.fit(x.astype(np.float32), show_progress=False)
+    y = np.ascontiguousarray(model.item_factors, dtype=np.float32)
+    return {"als_items": y, "als_gram": (y.T @ y).astype(np.float32)}
+
+
+def _fit_recent_popularity(config: RerankerConfig, n_items: int, items: np.ndarray,
+                           stamps: np.ndarray, max_snapshots: int = 1024) -> dict[str, np.ndarray]:
+    """Return decayed interaction counts at the end of each time bucket (the last `max_snapshots`)."""
+    if len(stamps) == 0:
+        return {"pop_times": np.zeros(1), "pop_matrix": np.zeros((1, n_items), np.float32)}
+    step = config.pop_bucket_days * DAY
+    t0, t1 = float(stamps.min()), float(stamps.max())
+    n_buckets = int((t1 - t0) // step) + 1
+    bucket = ((stamps - t0) // step).astype(np.int64)
+    first = max(0, n_buckets - max_snapshots)
+    decay = 0.5 ** (config.pop_bucket_days / config.pop_half_life_days)
+    per_bucket = sp.csr_matrix((np.ones(len(items), np.float32), (bucket, items)), shape=(n_buckets, n_items))
+    matrix = np.zeros((n_buckets - first, n_items), dtype=np.float32)
+    running = np.zeros(n_items, dtype=np.float32)
+    for b in range(n_buckets):
+        running = running * decay + per_bucket[b].toarray().ravel()
+        if b >= first:
+            matrix[b - first] = running
+    times = t0 + step * np.arange(first + 1, n_buckets + 1, dtype=np.float64)  # bucket ends
+    times[-1] = t1  # a query at the last event sees the last (partial) bucket
+    return {"pop_times": times, "pop_matrix": matrix}

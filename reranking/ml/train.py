@@ -1,0 +1,297 @@
+"""Train the re-ranker under the leave-last-out protocol and return the production model with its metrics.
+
+What the returned model has seen: the network is trained on every user's history without the last two
+events (next-item targets at every position, plus listwise targets), early-stopped on the validation
+targets (second-last events). Test metrics use first-stage sources refit with the validation event as
+history. The production model keeps the early-stopped network and refits every first-stage source
+(ALS, kNN, popularity) on all events, so serving sees validation and test items as history too.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .artifact import Reranker, pick_device
+from .config import RerankerConfig
+from .data import Dataset, Split, leave_last_out
+from .metrics import ranking_metrics, recall_at
+from .model import RerankerNet, gap_buckets, history_tensors
+from .sources import SOURCES, FirstStage, Queries, text_neighbours
+from .text import TextEncoder
+
+Progress = Callable[[str, float], None]
+
+
+@dataclass
+class TrainResult:
+    model: Reranker
+    metrics: dict = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    device: str = "cpu"
+
+
+@dataclass
+class ListData:
+    """Candidate lists with their history windows; label is the target's position in the list."""
+
+    h_items: torch.Tensor  # (P, L)
+    h_types: torch.Tensor  # (P, L)
+    h_gaps: torch.Tensor  # (P, L)
+    cand: torch.Tensor  # (P, N) item ids +1, 0 = pad
+    feats: torch.Tensor  # (P, N, F)
+    label: torch.Tensor  # (P,)
+
+
+def set_threads(config: RerankerConfig) -> None:
+    """Cap torch threads: small models gain nothing past a few cores, and workers share machines."""
+    torch.set_num_threads(config.num_threads or max(1, min(os.cpu_count() or 1, 8)))
+
+
+def _queries(ds: Dataset, events: list[np.ndarray]) -> tuple[Queries, list[np.ndarray]]:
+    """Return queries (query time = last history event) and event types for per-user event-index arrays."""
+    now = np.array([ds.timestamps[e[-1]] if len(e) else -np.inf for e in events], dtype=np.float64)
+    return Queries([ds.event_items[e] for e in events], [ds.timestamps[e] for e in events], now), \
+        [ds.event_types[e] for e in events]
+
+
+def _fit_first_stage(config: RerankerConfig, ds: Dataset, events: list[np.ndarray], text_nn) -> FirstStage:
+    return FirstStage.fit(config, ds.n_items, [ds.event_items[e] for e in events],
+                          [ds.timestamps[e] for e in events], text_nn)
+
+
+def _sequence_windows(ds: Dataset, seqs: list[np.ndarray], length: int) -> tuple[torch.Tensor, ...]:
+    """Cut each sequence into non-overlapping windows so every position is a next-item target once."""
+    rows = []
+    for seq in seqs:
+        items, types, gaps = ds.event_items[seq], ds.event_types[seq], gap_buckets(ds.timestamps[seq])
+        for end in range(len(seq), 1, -length):
+            start = max(0, end - length - 1)
+            rows.append((items[start:end - 1], types[start:end - 1], gaps[start:end - 1], items[start + 1:end]))
+    h_items, h_types, h_gaps = history_tensors([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], length)
+    targets, _, _ = history_tensors([r[3] for r in rows], [r[1] for r in rows], [r[2] for r in rows], length)
+    return h_items, h_types, h_gaps, targets
+
+
+def _build_lists(config: RerankerConfig, ds: Dataset, seqs: list[np.ndarray], text_nn,
+                 rng: np.random.Generator, progress: Progress | None) -> ListData:
+    """Sample training positions and featurise their candidates with first stages fit on other users (cross-fitting).
+
+    Only positions whose next item is among the N candidates become lists; each keeps the target plus
+    `train_list_size - 1` random other candidates, which makes a step ~3x cheaper than the full list.
+    """
+    users = np.repeat(np.arange(len(seqs)), [max(0, len(s) - 1) for s in seqs])
+    cuts = np.concatenate([np.arange(1, len(s)) for s in seqs if len(s) > 1] or [np.zeros(0, np.int64)])
+    pick = np.sort(rng.permutation(len(users))[: config.max_train_lists])  # sorted: grouped by user
+    folds = rng.integers(0, config.crossfit_folds, size=len(seqs))
+    size = min(config.train_list_size, config.n_candidates)
+    parts = []
+    for f in range(config.crossfit_folds):
+        fs = _fit_first_stage(config, ds, [s if folds[u] != f else s[:0] for u, s in enumerate(seqs)], text_nn)
+        chosen = pick[folds[users[pick]] == f]
+        factors = np.zeros((len(chosen), config.als_factors), dtype=np.float32)
+        for u in np.unique(users[chosen]):
+            rows = np.flatnonzero(users[chosen] == u)
+            factors[rows] = fs.als_prefix_users(ds.event_items[seqs[u]], cuts[chosen[rows]])
+        for start in range(0, len(chosen), 512):
+            batch = chosen[start:start + 512]
+            hist = [seqs[users[p]][: cuts[p]] for p in batch]
+            target = np.array([ds.event_items[seqs[users[p]][cuts[p]]] for p in batch])
+            q, types = _queries(ds, hist)
+            cand, feats = fs.candidates(q, config.exclude_seen, als_users=factors[start:start + 512])
+            for b in np.flatnonzero((cand == target[:, None]).any(1)):
+                valid = np.flatnonzero(cand[b] >= 0)
+                pos = int(np.flatnonzero(cand[b] == target[b])[0])
+                others = rng.permutation(valid[valid != pos])[: size - 1]
+                keep = np.sort(np.concatenate([[pos], others]))
+                c = np.zeros(size, np.int64)
+                fe = np.zeros((size, feats.shape[2]), np.float32)
+                c[: len(keep)] = cand[b, keep] + 1
+                fe[: len(keep)] = feats[b, keep]
+                parts.append((q.items[b], types[b], gap_buckets(q.times[b]), c, fe, int(np.searchsorted(keep, pos))))
+            if progress:
+                progress("candidates", (f + start / max(1, len(chosen))) / config.crossfit_folds)
+    h = history_tensors([p[0] for p in parts], [p[1] for p in parts], [p[2] for p in parts], config.max_history)
+    return ListData(*h, torch.from_numpy(np.stack([p[3] for p in parts])),
+                    torch.from_numpy(np.stack([p[4] for p in parts])), torch.tensor([p[5] for p in parts]))
+
+
+@dataclass
+class EvalLists:
+    """Everything fixed for one evaluation stage: targets, baseline top-10s, candidates and their features."""
+
+    targets: np.ndarray  # (U,)
+    tops: dict[str, np.ndarray]  # method -> (U, 10)
+    cand: np.ndarray  # (U, N) item indices, -1 pads
+    feats: torch.Tensor  # (U, N, F)
+    history: tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (U, L) each
+
+
+def _eval_lists(config: RerankerConfig, ds: Dataset, split: Split, fs: FirstStage, stage: str) -> EvalLists:
+    """Score baselines and build candidate lists for the eval users at `stage` ("val" or "test")."""
+    hist = [split.history(u, stage) for u in split.eval_users]
+    targets = np.array([ds.event_items[split.target(u, stage)] for u in split.eval_users], dtype=np.int64)
+    tops: dict[str, list[np.ndarray]] = {}
+    cands, feats, h_items, h_types, h_gaps = [], [], [], [], []
+    for start in range(0, len(hist), 256):
+        q, types = _queries(ds, hist[start:start + 256])
+        scores = fs.source_scores(q)
+        rows, cols = fs.seen_index(q)
+        for name in ("popularity", *SOURCES):
+            s = scores[name].clone()
+            s[rows, cols] = -torch.inf  # metrics exclude history items for every method
+            tops.setdefault(name, []).append(torch.topk(s, 10, dim=1).indices.numpy())
+        cand, feat = fs.candidates(q, config.exclude_seen, scores=scores)
+        tops.setdefault("candidates", []).append(cand[:, :10])
+        cands.append(cand)
+        feats.append(torch.from_numpy(feat))
+        h = history_tensors(q.items, types, [gap_buckets(t) for t in q.times], config.max_history)
+        h_items.append(h[0]); h_types.append(h[1]); h_gaps.append(h[2])
+    return EvalLists(targets, {k: np.concatenate(v) for k, v in tops.items()}, np.concatenate(cands),
+                     torch.cat(feats), (torch.cat(h_items), torch.cat(h_types), torch.cat(h_gaps)))
+
+
+@torch.no_grad()
+def _rerank_top(net: RerankerNet, lists: EvalLists, device: torch.device, k: int = 10) -> np.ndarray:
+    """Return (U, k) re-ranked item indices (-1 where the list ran out)."""
+    net.eval()
+    out = []
+    for start in range(0, len(lists.targets), 256):
+        sl = slice(start, start + 256)
+        cand = lists.cand[sl]
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            scores = net(*(h[sl].to(device) for h in lists.history), torch.from_numpy(cand + 1).to(device),
+                         lists.feats[sl].to(device)).float().cpu().numpy()
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        out.append(np.where(np.isfinite(np.take_along_axis(scores, order, 1)), np.take_along_axis(cand, order, 1), -1))
+    return np.concatenate(out)
+
+
+def _metrics(lists: EvalLists, net: RerankerNet, device: torch.device, n_items: int) -> dict:
+    tops = dict(lists.tops, reranker=_rerank_top(net, lists, device))
+    return {name: ranking_metrics(top, lists.targets, n_items) for name, top in tops.items()}
+
+
+def train(dataset: Dataset, config: RerankerConfig | None = None, *, item_embeddings: np.ndarray | None = None,
+          progress: Progress | None = None, evaluate: bool = True) -> TrainResult:
+    """Train on `dataset` and return the production `Reranker`, protocol metrics and phase timings.
+
+    Embeds item texts with MiniLM unless `item_embeddings` (n_items, 384) is given (the slow part on CPU).
+    With evaluate=False the test-stage metrics are skipped; validation still drives early stopping.
+    """
+    config = config or RerankerConfig()
+    report = progress or (lambda phase, fraction: None)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+    set_threads(config)
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    device = pick_device(config.device)
+    assert dataset.n_items > 1, "need at least two items"
+
+    # 1. Text embeddings (frozen), then each item's text neighbours.
+    if item_embeddings is None:
+        item_embeddings = TextEncoder.shared().encode(dataset.item_texts, progress=lambda f: report("embedding", f))
+    assert item_embeddings.shape[0] == dataset.n_items, "one embedding row per item"
+    text_nn = text_neighbours(np.asarray(item_embeddings, dtype=np.float32), config.text_neighbours)
+    timings["embedding"] = time.perf_counter() - clock
+
+    # 2. Split and candidates: training lists (cross-fitted), validation lists.
+    t = time.perf_counter()
+    split = leave_last_out(dataset)
+    train_seqs = [split.history(u, "val") for u in range(dataset.n_users)]
+    windows = _sequence_windows(dataset, train_seqs, config.max_history)
+    lists = _build_lists(config, dataset, train_seqs, text_nn, rng, report)
+    val_lists = _eval_lists(config, dataset, split, _fit_first_stage(config, dataset, train_seqs, text_nn), "val")
+    timings["candidates"] = time.perf_counter() - t
+
+    # 3. Network, optimiser and negative sampler (half uniform, half by popularity).
+    net = RerankerNet(config, dataset.n_items, len(dataset.event_type_names))
+    with torch.no_grad():
+        net.items.text[1:] = torch.from_numpy(np.asarray(item_embeddings, dtype=np.float32))
+    net.to(device)
+    optimiser = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    pop = np.bincount(np.concatenate([dataset.event_items[s] for s in train_seqs] or [np.zeros(0, np.int64)]),
+                      minlength=dataset.n_items).astype(np.float64) + 1.0
+    pop /= pop.sum()
+    gen = torch.Generator().manual_seed(config.seed)
+
+    # 4. Epochs: next-item batches and list batches interleaved; early stop on validation NDCG@10.
+    t = time.perf_counter()
+    n_seq, n_list = len(windows[0]), len(lists.label)
+    best, best_state, best_epoch, bad, history = -1.0, None, 0, 0, []
+    for epoch in range(1, config.max_epochs + 1):
+        net.train()
+        steps = [("seq", i) for i in range(0, n_seq, config.batch_size)] + \
+                [("list", i) for i in range(0, n_list, config.batch_size)]
+        steps = [steps[i] for i in rng.permutation(len(steps))]
+        seq_perm, list_perm = torch.randperm(n_seq, generator=gen), torch.randperm(n_list, generator=gen)
+        for step, (kind, start) in enumerate(steps):
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                if kind == "seq":
+                    idx = seq_perm[start:start + config.batch_size]
+                    items, types, gaps, targets = (w[idx].to(device) for w in windows)
+                    half = config.n_negatives // 2
+                    negatives = torch.cat([
+                        torch.from_numpy(rng.integers(0, dataset.n_items, half)),
+                        torch.from_numpy(rng.choice(dataset.n_items, config.n_negatives - half, p=pop)),
+                    ]).to(device) + 1
+                    logits = net.next_item_logits(items, types, gaps, targets, negatives).float()  # (B, L, 1+M)
+                    mask = targets > 0
+                    loss = F.cross_entropy(logits[mask], torch.zeros(int(mask.sum()), dtype=torch.long, device=device))
+                else:
+                    idx = list_perm[start:start + config.batch_size]
+                    scores = net(lists.h_items[idx].to(device), lists.h_types[idx].to(device),
+                                 lists.h_gaps[idx].to(device), lists.cand[idx].to(device),
+                                 lists.feats[idx].to(device)).float()  # (B, N)
+                    loss = config.list_weight * F.cross_entropy(scores, lists.label[idx].to(device))
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            optimiser.step()
+            if step % 20 == 0:
+                report(f"training epoch {epoch}/{config.max_epochs}", step / len(steps))
+        top = _rerank_top(net, val_lists, device)
+        score = ranking_metrics(top, val_lists.targets, dataset.n_items)["ndcg@10"] if len(top) else 0.0
+        history.append({"epoch": epoch, "val_ndcg@10": score, "seconds": time.perf_counter() - t})
+        if score > best:
+            best, best_state, best_epoch, bad = score, copy.deepcopy(net.state_dict()), epoch, 0
+        else:
+            bad += 1
+            if bad >= config.patience:
+                break
+    net.load_state_dict(best_state)
+    timings["training"] = time.perf_counter() - t
+
+    # 5. Protocol metrics: validation (first stage fit without val/test), test (val event seen as history).
+    t = time.perf_counter()
+    metrics: dict = {"users_evaluated": int(len(split.eval_users)), "users_left_out": split.n_left_out,
+                     "events_dropped": dataset.n_dropped, "best_epoch": best_epoch, "epochs": history,
+                     "train_lists": n_list, "train_windows": n_seq}
+    if len(split.eval_users):
+        report("evaluating", 0.0)
+        recall_key = f"candidate_recall@{config.n_candidates}"
+        metrics["validation"] = {**_metrics(val_lists, net, device, dataset.n_items),
+                                 recall_key: recall_at(val_lists.cand, val_lists.targets)}
+        if evaluate:
+            test_fs = _fit_first_stage(config, dataset, [split.history(u, "test") for u in range(dataset.n_users)], text_nn)
+            test_lists = _eval_lists(config, dataset, split, test_fs, "test")
+            metrics["methods"] = [{"name": n, **m} for n, m in _metrics(test_lists, net, device, dataset.n_items).items()]
+            metrics[recall_key] = recall_at(test_lists.cand, test_lists.targets)
+        report("evaluating", 1.0)
+    timings["evaluating"] = time.perf_counter() - t
+
+    # 6. Production: refit the first stage on every event; keep the early-stopped network.
+    t = time.perf_counter()
+    final_fs = _fit_first_stage(config, dataset, split.sequences, text_nn)
+    model = Reranker(config, dataset.item_ids, dataset.event_type_names, net.eval(), final_fs)
+    timings["production_fit"] = time.perf_counter() - t
+    timings["total"] = time.perf_counter() - clock
+    metrics["train_seconds"] = timings["total"] - timings["evaluating"]
+    return TrainResult(model=model, metrics=metrics, timings=timings, device=str(device))
