@@ -2,9 +2,8 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
-export DJANGO_SETTINGS_MODULE ?= config.settings.local
 
-.PHONY: demo test test-fast venv migrate seed serve clean-demo bench-ingest
+.PHONY: demo test test-fast venv clean-demo bench-ingest
 
 venv: $(VENV)/.installed
 
@@ -15,13 +14,7 @@ $(VENV)/.installed: requirements.txt
 	touch $@
 
 demo: venv
-	$(PY) manage.py migrate --no-input
-	$(PY) manage.py seed_demo --credentials-file var/demo-credentials.txt
-	@echo
-	@echo "Serving on http://localhost:8000  (API docs: http://localhost:8000/api/docs/)"
-	@cat var/demo-credentials.txt
-	@echo 'Try: curl -H "X-Api-Key: <api key>" http://localhost:8000/api/v1/items'
-	bash platform/start-web.sh
+	bash platform/demo.sh
 
 test: venv
 	bash platform/test.sh

@@ -145,6 +145,7 @@ if CELERY_BROKER_URL == "filesystem://":
         "processed_folder": str(_queue_dir / "processed"),
         "store_processed": False,
     }
+    (_queue_dir / "queue").mkdir(parents=True, exist_ok=True)
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL or "django-db")
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
@@ -172,6 +173,8 @@ LOGGING = {
 # --- Training and precompute ------------------------------------------------------------------
 # A running run whose heartbeat is older than this is failed by the reaper (its worker died).
 RECS_RUN_STALE_SECONDS = env.int("RECS_RUN_STALE_SECONDS", 120)
+# A queued run no worker has claimed after this long is sent to the queue again (lost message).
+RECS_QUEUED_RESEND_SECONDS = env.int("RECS_QUEUED_RESEND_SECONDS", 1800)
 RECS_TRAINING_SOFT_LIMIT = env.int("RECS_TRAINING_SOFT_LIMIT", 3 * 3600)
 # Users per precompute task; more shards spread over more workers.
 RECS_PRECOMPUTE_SHARD_USERS = env.int("RECS_PRECOMPUTE_SHARD_USERS", 1000)

@@ -62,12 +62,24 @@ def request_training(tenant: Tenant, trigger: str = "manual", *, enqueue: bool =
             number = (ModelVersion.objects.for_tenant(tenant).aggregate(n=Max("number"))["n"] or 0) + 1
             run = ModelVersion.objects.create(tenant=tenant, number=number, trigger=trigger)
             if enqueue:
-                from worker.tasks import train_reranker
-
-                transaction.on_commit(lambda: train_reranker.delay(tenant.pk, run.pk))
+                transaction.on_commit(lambda: enqueue_training(run))
     except IntegrityError:
         return ModelVersion.objects.for_tenant(tenant).get(status__in=IN_FLIGHT), False
     return run, True
+
+
+class QueueUnavailable(Exception):
+    """The task broker refused the message; the run was failed so the tenant is not blocked."""
+
+
+def enqueue_training(run: ModelVersion) -> None:
+    from worker.tasks import train_reranker
+
+    try:
+        train_reranker.delay(run.tenant_id, run.pk)
+    except Exception as exc:  # noqa: BLE001 - any broker error: fail the run, tell the caller
+        fail(run, f"Could not queue the training task: {exc.__class__.__name__}: {exc}")
+        raise QueueUnavailable("The task queue is unavailable; try again shortly.") from exc
 
 
 def claim(run_id: int) -> ModelVersion | None:
@@ -196,8 +208,17 @@ def run_training(run_id: int, progress: Progress | None = None) -> ModelVersion 
 
 
 def reap_stale_runs() -> list[int]:
-    """Fail running runs whose worker stopped beating (killed, host lost); return their ids."""
+    """Fail running runs whose worker stopped beating (killed, host lost); return their ids.
+
+    Queued runs that no worker picked up for a while are queued again (claiming is idempotent).
+    """
     stale = timezone.now() - timedelta(seconds=settings.RECS_RUN_STALE_SECONDS)
+    forgotten = timezone.now() - timedelta(seconds=settings.RECS_QUEUED_RESEND_SECONDS)
+    for run in ModelVersion.objects.filter(status=RunStatus.QUEUED, created_at__lt=forgotten):
+        try:
+            enqueue_training(run)
+        except QueueUnavailable:
+            log.warning("could not re-queue run %s", run.pk)
     ids = list(
         ModelVersion.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=stale).values_list("id", flat=True)
     )
