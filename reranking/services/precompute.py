@@ -47,7 +47,9 @@ def plan_shards(version: ModelVersion) -> list[PrecomputeShard]:
                 for i, (lo, hi) in enumerate(bounds)
             ]
         )
-        ModelVersion.objects.filter(pk=version.pk).update(n_shards=len(shards), rankings_ready=False)
+        timings = {**version.timings, "precompute_started_at": time.time()}
+        ModelVersion.objects.filter(pk=version.pk).update(n_shards=len(shards), rankings_ready=False, timings=timings)
+        version.timings = timings
     return shards
 
 
@@ -104,7 +106,12 @@ def maybe_finish(version_id: int) -> bool:
         if version.status == RunStatus.RUNNING:
             version.status, version.finished_at = RunStatus.SUCCEEDED, timezone.now()
         version.phase, version.progress = "done", 100.0
-        version.save(update_fields=["rankings_ready", "status", "finished_at", "phase", "progress"])
+        started = version.timings.get("precompute_started_at")
+        if started:
+            version.timings["precompute"] = round(time.time() - started, 3)
+        users = sum(PrecomputeShard.objects.filter(version=version).values_list("n_users", flat=True))
+        version.timings["precompute_users"] = users
+        version.save(update_fields=["rankings_ready", "status", "finished_at", "phase", "progress", "timings"])
         if version.activate_when_ready or passes_gate(version):
             activate(version)
         else:
