@@ -23,4 +23,5 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     re_path(r"^health/?$", health, name="health"),
     path("admin/", admin.site.urls),
+    path("", include("reranking.urls_ui")),
 ]

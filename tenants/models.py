@@ -59,7 +59,8 @@ class TenantQuerySet(models.QuerySet):
 class TenantOwned(models.Model):
     """Abstract base of every row a tenant owns. Scoped access goes through `for_tenant`."""
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    # No single-column index: every tenant-owned table has an index that starts with tenant_id.
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
 
     objects = TenantQuerySet.as_manager()
 

@@ -120,6 +120,7 @@ class PrecomputeShard(TenantOwned):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["version", "index"], name="shard_unique_index")]
+        indexes = [models.Index(fields=["tenant", "version"], name="shard_tenant_version")]
 
 
 class Ranking(TenantOwned):
@@ -144,3 +145,6 @@ class ItemEmbedding(TenantOwned):
     text_hash = models.CharField(max_length=64)
     vector = models.BinaryField()  # float32 bytes
     updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "item"], name="embedding_tenant_item")]

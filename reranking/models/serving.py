@@ -1,0 +1,91 @@
+"""What shapes served lists: admin-editable re-rank rules and the tenant's privacy settings."""
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+from reranking import rules as engine
+from tenants.models import Tenant, TenantOwned
+
+
+class Rule(TenantOwned):
+    """A re-rank rule; `params` follow the schema in reranking/rules.py and are validated on save."""
+
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=16, choices=[(k, k) for k in engine.KINDS])
+    params = models.JSONField(default=dict)
+    priority = models.IntegerField(default=0, help_text="Higher applies first within its stage.")
+    enabled = models.BooleanField(default=True)
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "-priority"], name="rule_tenant_priority")]
+        ordering = ["-priority", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+    def clean(self) -> None:
+        """Refuse a rule that cannot be applied, naming the field (e.g. 'params.when.op')."""
+        try:
+            self.params = engine.validate_rule(self.kind, self.params)
+            engine.validate_schedule(self.starts_at, self.ends_at)
+        except engine.RuleError as exc:
+            raise ValidationError({"params" if exc.field.startswith("params") else exc.field.split(".")[0]: str(exc)})
+
+    def as_engine_rule(self) -> engine.Rule:
+        return engine.Rule(
+            id=self.pk, name=self.name, kind=self.kind, params=self.params, priority=self.priority,
+            enabled=self.enabled, starts_at=self.starts_at, ends_at=self.ends_at,
+        )
+
+
+class PrivacySettings(TenantOwned):
+    """Differential-privacy options for what the tenant's API returns."""
+
+    dp_enabled = models.BooleanField(default=False, help_text="Add Gumbel noise to served rankings.")
+    epsilon = models.FloatField(default=4.0, help_text="Privacy budget per request; smaller is more private.")
+    max_epsilon = models.FloatField(default=10.0, help_text="Largest epsilon a request may ask for.")
+    max_results = models.PositiveIntegerField(default=20, help_text="Most results one request returns under DP.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant"], name="privacysettings_one_per_tenant")]
+
+    def clean(self) -> None:
+        errors = {}
+        if not (0 < self.epsilon <= 100):
+            errors["epsilon"] = "Must be greater than 0 and at most 100."
+        if not (0 < self.max_epsilon <= 100):
+            errors["max_epsilon"] = "Must be greater than 0 and at most 100."
+        elif self.epsilon > self.max_epsilon:
+            errors["epsilon"] = "Must not exceed max_epsilon."
+        if not (1 <= self.max_results <= 100):
+            errors["max_results"] = "Must be between 1 and 100."
+        if errors:
+            raise ValidationError(errors)
+
+    @classmethod
+    def for_tenant(cls, tenant: Tenant) -> "PrivacySettings":
+        settings, _ = cls.objects.get_or_create(tenant=tenant)
+        return settings
+
+    @property
+    def statement(self) -> str:
+        if not self.dp_enabled:
+            return (
+                "Differential privacy is off: rankings are the model's exact output. They are computed from "
+                "all of this tenant's users' interactions, so in principle a ranking can reflect another "
+                "user's activity."
+            )
+        return (
+            f"Rankings are released with the exponential mechanism (Gumbel noise on min-max normalised "
+            f"scores, Durfee & Rogers 2019) at epsilon = {self.epsilon:g} per request (at most "
+            f"{self.max_results} results). This bounds how much any one item's score can change what is "
+            "returned; it protects against inferring the exact scores behind a list. Training data itself "
+            "is protected only when the model is trained with DP-SGD."
+        )
