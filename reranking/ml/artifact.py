@@ -97,7 +97,8 @@ class Reranker:
         tensors = load_file(os.path.join(directory, "model.safetensors"))
         net = RerankerNet(config, len(meta["item_ids"]), len(meta["event_types"]))
         net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
-        state = {k[3:]: v.numpy() for k, v in tensors.items() if k.startswith("fs.")}
+        # Own, aligned copies: BLAS picks kernels by alignment, and 1e-8 differences would flip near-ties.
+        state = {k[3:]: np.array(v.numpy(), copy=True) for k, v in tensors.items() if k.startswith("fs.")}
         return cls(config, meta["item_ids"], meta["event_types"], net.to(pick_device(device)),
                    FirstStage(config, state))
 

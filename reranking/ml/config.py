@@ -41,14 +41,14 @@ class RerankerConfig:
     text_dim: int = 384  # MiniLM output size
 
     # --- training ---
-    max_epochs: int = 8
+    max_epochs: int = 4  # validation NDCG@10 on ml-latest-small peaks at epoch 3 (see EXPERIMENTS.md)
     patience: int = 2  # epochs without validation NDCG@10 gain before stopping
     lr: float = 2e-3
     weight_decay: float = 0.0
     batch_size: int = 128  # sequences (next-item loss) or candidate lists per step
     n_negatives: int = 256  # shared sampled negatives per step for the next-item softmax
-    max_train_lists: int = 30000  # positions sampled for listwise training (caps feature memory)
-    train_list_size: int = 64  # candidates kept per training list (target + random others): 3x cheaper steps
+    max_train_lists: int = 20000  # positions sampled for listwise training (caps feature memory)
+    train_list_size: int = 32  # candidates kept per training list (target + random others): ~6x cheaper steps
     list_weight: float = 1.0  # weight of the listwise loss against the next-item loss
 
     def to_dict(self) -> dict:

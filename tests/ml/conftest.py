@@ -52,6 +52,11 @@ def small_config(**overrides) -> RerankerConfig:
 
 
 @pytest.fixture(scope="session")
+def make_walks():
+    return make_walk_dataset
+
+
+@pytest.fixture(scope="session")
 def walk_dataset() -> Dataset:
     return make_walk_dataset()
 
