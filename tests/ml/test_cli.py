@@ -9,7 +9,6 @@ from reranking.ml import evaluate
 from reranking.ml.config import RerankerConfig
 
 
-
 def test_cli_writes_the_report_for_generic_csv(tmp_path, monkeypatch, make_walks):
     ds = make_walks(n_users=120, n_chains=6, chain_len=20, seed=1)
     items = tmp_path / "items.csv"
