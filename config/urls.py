@@ -4,9 +4,10 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from reranking.api.serving_views import ModelVersionViewSet, PrivacyView, RecommendationsView, RerankView, RuleViewSet
 from reranking.api.views import EndUserViewSet, EventViewSet, ItemViewSet
 from tenants.api.views import ApiKeyViewSet, TenantView
-from tenants.views import health
+from tenants.health import health, live
 
 router = DefaultRouter()
 router.include_root_view = False
@@ -15,13 +16,20 @@ router.register("items", ItemViewSet, basename="item")
 router.register("events", EventViewSet, basename="event")
 router.register("users", EndUserViewSet, basename="enduser")
 router.register("keys", ApiKeyViewSet, basename="apikey")
+router.register("rules", RuleViewSet, basename="rule")
+router.register("models", ModelVersionViewSet, basename="modelversion")
 
 urlpatterns = [
     re_path(r"^api/v1/tenant/?$", TenantView.as_view(), name="tenant"),
+    re_path(r"^api/v1/users/(?P<user_id>[^/]+)/recommendations/?$", RecommendationsView.as_view(), name="recommendations"),
+    re_path(r"^api/v1/recommendations/?$", RecommendationsView.as_view(), name="recommendations-anonymous"),
+    re_path(r"^api/v1/rerank/?$", RerankView.as_view(), name="rerank"),
+    re_path(r"^api/v1/privacy/?$", PrivacyView.as_view(), name="privacy"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     re_path(r"^health/?$", health, name="health"),
+    re_path(r"^health/live/?$", live, name="health-live"),
     path("admin/", admin.site.urls),
     path("", include("reranking.urls_ui")),
 ]

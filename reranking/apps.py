@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class RerankingConfig(AppConfig):
     name = "reranking"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import signals  # noqa: F401 - connects the cache-invalidation receivers

@@ -18,9 +18,11 @@ from django.utils import timezone
 from reranking.models import EndUser, Event, Item
 from tenants.models import Tenant
 
+from .cache import last_event_key, set_many
 from .catalogue import chunked
 from .rows import RowError, clean_event
 
+FRESH_TTL = 14 * 24 * 3600  # longer than any sensible retrain interval
 # The Event fields an ingested row sets, in the order of the tuples insert_events takes.
 EVENT_FIELDS = (
     "tenant_id", "user_id", "item_id", "event_type", "value", "timestamp", "session_id", "event_id",
@@ -177,5 +179,13 @@ def ingest_events(tenant: Tenant, rows: Sequence[Any]) -> IngestResult:
                 for v in new
             ]
         )
+    if result.stored:
+        note_fresh_events(tenant, {v["user_id"] for v in new}, now)
     result.errors.sort(key=lambda e: e.index)
     return result
+
+
+def note_fresh_events(tenant: Tenant, user_ids: set[str], now) -> None:
+    """Tell serving these users acted just now, so their precomputed lists are re-scored online."""
+    stamp = now.timestamp()
+    set_many({last_event_key(tenant.pk, user): stamp for user in user_ids}, FRESH_TTL)

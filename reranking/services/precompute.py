@@ -13,13 +13,14 @@ from functools import lru_cache
 from pathlib import Path
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
 from reranking.ml.artifact import Reranker
 from reranking.models import EndUser, ModelVersion, PrecomputeShard, Ranking, RunStatus, TrainingPolicy
 
+from .cache import active_key
+from .cache import delete as cache_delete
 from .datasets import histories_for
 from .training import set_progress, worker_name
 
@@ -156,7 +157,7 @@ def activate(version: ModelVersion) -> None:
         ModelVersion.objects.filter(pk=version.pk).update(
             is_active=True, activated_at=timezone.now(), activate_when_ready=False, activation_note=""
         )
-        transaction.on_commit(lambda: cache.delete(active_cache_key(version.tenant_id)))
+        transaction.on_commit(lambda: cache_delete(active_key(version.tenant_id)))
     version.refresh_from_db()
 
 
@@ -185,7 +186,3 @@ def prune_rankings(tenant_id: int) -> None:
     for version_id in stale.values_list("id", flat=True):
         Ranking.objects.filter(version_id=version_id).delete()
         ModelVersion.objects.filter(pk=version_id).update(rankings_ready=False)
-
-
-def active_cache_key(tenant_id: int) -> str:
-    return f"recs:active:{tenant_id}"

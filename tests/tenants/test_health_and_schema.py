@@ -7,10 +7,24 @@ import yaml
 pytestmark = pytest.mark.django_db
 
 
-def test_health_reports_the_database(client):
+def test_health_reports_database_cache_broker_and_models(client):
     response = client.get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok"}
+    body = response.json()
+    assert body["database"] == "ok" and body["cache"] == "ok"
+    assert body["models"] == {"active": 0, "training": 0}
+    assert body["status"] == ("ok" if body["broker"] == "ok" else "degraded")
+
+
+def test_liveness_touches_nothing(client, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        assert client.get("/health/live").json() == {"status": "ok"}
+
+
+def test_a_request_id_is_echoed_or_made(client):
+    assert client.get("/health/live", HTTP_X_REQUEST_ID="abc-123")["X-Request-ID"] == "abc-123"
+    made = client.get("/health/live", HTTP_X_REQUEST_ID="bad id with spaces")["X-Request-ID"]
+    assert made != "bad id with spaces" and len(made) == 32
 
 
 def test_health_accepts_a_trailing_slash(client):

@@ -1,0 +1,120 @@
+"""Request and response shapes of the serving, rules, privacy and model endpoints."""
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+
+from reranking.models import ModelVersion, PrivacySettings, Rule
+from reranking.services.serving import MAX_CANDIDATES
+
+
+class RecommendationsQuery(serializers.Serializer):
+    k = serializers.IntegerField(min_value=1, max_value=100, default=10)
+    page = serializers.IntegerField(min_value=1, default=1)
+    category = serializers.CharField(required=False, help_text="Comma-separated categories to keep.")
+    price_min = serializers.FloatField(required=False)
+    price_max = serializers.FloatField(required=False)
+    in_stock = serializers.BooleanField(required=False, default=False)
+    context = serializers.CharField(required=False, help_text="Comma-separated item ids the user is looking at.")
+    explain = serializers.BooleanField(required=False, default=False)
+    epsilon = serializers.FloatField(required=False, help_text="DP budget for this request (when DP is on).")
+
+    def validate(self, data: dict) -> dict:
+        if data.get("price_min") is not None and data.get("price_max") is not None and data["price_min"] > data["price_max"]:
+            raise serializers.ValidationError({"price_min": "Must not exceed price_max."})
+        return data
+
+
+class ServedItemSerializer(serializers.Serializer):
+    item_id = serializers.CharField()
+    position = serializers.IntegerField()
+    score = serializers.FloatField(allow_null=True)
+    title = serializers.CharField(required=False)
+    category = serializers.CharField(required=False)
+    explain = serializers.DictField(required=False)
+
+
+class ServedSerializer(serializers.Serializer):
+    recommendation_id = serializers.CharField()
+    strategy = serializers.CharField(help_text="precomputed, precomputed+fresh, content, popular or live")
+    model_version = serializers.IntegerField(allow_null=True, source="version")
+    fresh = serializers.BooleanField()
+    privacy = serializers.DictField()
+    items = ServedItemSerializer(many=True)
+    unknown = serializers.ListField(child=serializers.CharField())
+    removed = serializers.ListField(child=serializers.DictField(), required=False)
+    not_applied = serializers.ListField(child=serializers.DictField(), required=False)
+
+
+class RerankRequest(serializers.Serializer):
+    user_id = serializers.CharField(required=False, max_length=200)
+    recent_items = serializers.ListField(child=serializers.CharField(max_length=200), required=False, max_length=200)
+    candidates = serializers.ListField(
+        child=serializers.CharField(max_length=200), allow_empty=False, max_length=MAX_CANDIDATES,
+        help_text=f"Item ids to order, at most {MAX_CANDIDATES}.",
+    )
+    k = serializers.IntegerField(required=False, min_value=1, max_value=MAX_CANDIDATES)
+    explain = serializers.BooleanField(required=False, default=False)
+    epsilon = serializers.FloatField(required=False)
+
+    def validate(self, data: dict) -> dict:
+        if data.get("user_id") and data.get("recent_items"):
+            raise serializers.ValidationError({"user_id": "Give user_id or recent_items, not both."})
+        return data
+
+
+class RuleSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Rule
+        fields = ["id", "name", "kind", "params", "priority", "enabled", "starts_at", "ends_at", "created_at", "updated_at"]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+    def validate(self, data: dict) -> dict:
+        """Refuse a rule that cannot be applied, with the engine's message naming the field."""
+        instance = Rule(**{**self._current(), **data})
+        try:
+            instance.clean()
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from exc
+        data["params"] = instance.params
+        return data
+
+    def _current(self) -> dict:
+        if self.instance is None:
+            return {}
+        return {name: getattr(self.instance, name) for name in ("name", "kind", "params", "priority", "enabled", "starts_at", "ends_at")}
+
+
+class RulePreviewRequest(serializers.Serializer):
+    user_id = serializers.CharField(required=False)
+    candidates = serializers.ListField(child=serializers.CharField(max_length=200), required=False, max_length=MAX_CANDIDATES)
+    rules = serializers.ListField(child=serializers.DictField(), required=False, help_text="Draft rules; default: the saved ones.")
+    k = serializers.IntegerField(required=False, min_value=1, max_value=100, default=10)
+
+
+class PrivacySerializer(serializers.ModelSerializer):
+    statement = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = PrivacySettings
+        fields = ["dp_enabled", "epsilon", "max_epsilon", "max_results", "statement", "updated_at"]
+        read_only_fields = ["statement", "updated_at"]
+
+    def validate(self, data: dict) -> dict:
+        probe = PrivacySettings(**{**{f: getattr(self.instance, f) for f in ("dp_enabled", "epsilon", "max_epsilon", "max_results")}, **data})
+        try:
+            probe.clean()
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from exc
+        return data
+
+
+class ModelVersionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "number", "status", "phase", "progress", "error", "trigger", "created_at", "started_at", "finished_at",
+            "device", "n_events", "n_users", "n_items", "metrics", "timings", "rankings_ready", "is_active",
+            "activated_at", "activation_note",
+        ]
+        read_only_fields = fields

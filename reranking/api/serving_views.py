@@ -1,0 +1,190 @@
+"""Serving endpoints: recommendations, live re-ranking, rules, privacy settings and model versions."""
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import exceptions, mixins, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from reranking import rules as engine
+from reranking.models import ModelVersion, PrivacySettings, Rule
+from reranking.services import precompute, serving, training
+from tenants.api.base import TenantAPIView, TenantScopedViewSet
+from tenants.models import Scope
+
+from . import serving_serializers as s
+
+
+def served_response(served: serving.Served, explain: bool) -> Response:
+    body = {
+        "recommendation_id": served.recommendation_id, "strategy": served.strategy, "model_version": served.version,
+        "fresh": served.fresh, "privacy": served.privacy, "items": served.items, "unknown": served.unknown,
+    }
+    if explain:
+        body.update(removed=served.removed, not_applied=served.not_applied)
+    return Response(body)
+
+
+def run_serving(call):
+    try:
+        return call()
+    except serving.ServingError as exc:
+        raise exceptions.ValidationError({exc.field: exc.message}) from exc
+    except serving.UnknownUser as exc:
+        raise exceptions.NotFound(f"No end user {exc.args[0]!r} in this tenant.") from exc
+
+
+def split_ids(value: str | None) -> list[str] | None:
+    return [part.strip() for part in value.split(",") if part.strip()] if value else None
+
+
+class RecommendationsView(TenantAPIView):
+    """A user's top k from the active model, shaped by rules, filters and privacy settings.
+
+    Without a user (`/api/v1/recommendations`), anonymous traffic gets content-based or popular items.
+    """
+
+    @extend_schema(parameters=[s.RecommendationsQuery], responses=s.ServedSerializer)
+    def get(self, request, user_id: str | None = None):
+        query = s.RecommendationsQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        q = query.validated_data
+        attributes = {
+            key[len("attr."):]: value for key, value in request.query_params.items() if key.startswith("attr.")
+        }
+        filters = {
+            "category": split_ids(q.get("category")), "price_min": q.get("price_min"), "price_max": q.get("price_max"),
+            "in_stock": q["in_stock"], "attributes": attributes,
+        }
+        served = run_serving(
+            lambda: serving.recommend(
+                self.tenant, user_id, k=q["k"], page=q["page"], filters=filters, context=split_ids(q.get("context")),
+                explain=q["explain"], epsilon=q.get("epsilon"),
+            )
+        )
+        return served_response(served, q["explain"])
+
+
+class RerankView(TenantAPIView):
+    """Order a client's candidate list (up to 500 ids) with the active model, live."""
+
+    write_scope = Scope.READ  # scoring changes nothing; any key that can read may call it
+
+    @extend_schema(request=s.RerankRequest, responses=s.ServedSerializer)
+    def post(self, request):
+        body = s.RerankRequest(data=request.data)
+        body.is_valid(raise_exception=True)
+        d = body.validated_data
+        served = run_serving(
+            lambda: serving.rerank(
+                self.tenant, candidates=d["candidates"], user_external_id=d.get("user_id"),
+                recent_items=d.get("recent_items"), k=d.get("k"), explain=d["explain"], epsilon=d.get("epsilon"),
+            )
+        )
+        return served_response(served, d["explain"])
+
+
+class RuleViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin, TenantScopedViewSet,
+):
+    """The tenant's re-rank rules; params follow the schema documented in reranking/rules.py."""
+
+    model = Rule
+    serializer_class = s.RuleSerializer
+    lookup_field = "id"
+    lookup_value_regex = r"\d+"
+    write_scope = Scope.ADMIN
+
+    def safely_get_queryset(self, queryset):
+        return queryset.order_by("-priority", "id")
+
+    def perform_create(self, serializer):
+        serializer.save(tenant=self.tenant)
+
+    @extend_schema(request=s.RulePreviewRequest, responses={200: OpenApiResponse(description="before and after")})
+    @action(detail=False, methods=["post"], url_path="preview")
+    def preview(self, request):
+        """Show a user's list (or a candidate list) before and after the saved or draft rules."""
+        body = s.RulePreviewRequest(data=request.data)
+        body.is_valid(raise_exception=True)
+        d = body.validated_data
+        drafts = None
+        if "rules" in d:
+            drafts = []
+            for index, raw in enumerate(d["rules"]):
+                try:
+                    params = engine.validate_rule(raw.get("kind", ""), raw.get("params", {}))
+                except engine.RuleError as exc:
+                    raise exceptions.ValidationError({f"rules[{index}].{exc.field}": exc.message}) from exc
+                drafts.append(engine.Rule(id=f"draft-{index}", name=str(raw.get("name") or f"draft {index}"),
+                                          kind=raw["kind"], params=params, priority=int(raw.get("priority") or 0)))
+        before, after = run_serving(
+            lambda: serving.preview(self.tenant, user_external_id=d.get("user_id"), candidates=d.get("candidates"),
+                                    rules=drafts, k=d["k"])
+        )
+        return Response({"before": asdict(before), "after": asdict(after)})
+
+
+class PrivacyView(TenantAPIView):
+    """The tenant's differential-privacy settings and what they protect."""
+
+    write_scope = Scope.ADMIN
+
+    @extend_schema(responses=s.PrivacySerializer)
+    def get(self, request):
+        return Response(s.PrivacySerializer(PrivacySettings.for_tenant(self.tenant)).data)
+
+    @extend_schema(request=s.PrivacySerializer, responses=s.PrivacySerializer)
+    def patch(self, request):
+        serializer = s.PrivacySerializer(PrivacySettings.for_tenant(self.tenant), data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        serializer.save()
+        return Response(serializer.data)
+
+
+class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
+    """Training runs and the versions they produced; train, activate (roll back) and cancel."""
+
+    model = ModelVersion
+    serializer_class = s.ModelVersionSerializer
+    lookup_field = "number"
+    lookup_value_regex = r"\d+"
+    write_scope = Scope.ADMIN
+
+    def safely_get_queryset(self, queryset):
+        return queryset.order_by("-number")
+
+    @extend_schema(request=None, responses={202: s.ModelVersionSerializer, 200: s.ModelVersionSerializer})
+    @action(detail=False, methods=["post"])
+    def train(self, request):
+        """Queue a training run; if one is in flight, return it (200) instead of starting another."""
+        try:
+            run, created = training.request_training(self.tenant, trigger="api")
+        except training.QueueUnavailable as exc:
+            return Response({"error": {"code": "queue_unavailable", "message": str(exc)}}, status=503, headers={"Retry-After": "30"})
+        return Response(s.ModelVersionSerializer(run).data, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
+
+    @extend_schema(request=None, responses=s.ModelVersionSerializer)
+    @action(detail=True, methods=["post"])
+    def activate(self, request, number=None):
+        """Serve this version (roll back by activating an older one)."""
+        version = self.get_object()
+        try:
+            outcome = precompute.request_activation(version)
+        except ValueError as exc:
+            raise exceptions.ValidationError({"number": str(exc)}) from exc
+        version.refresh_from_db()
+        code = status.HTTP_200_OK if outcome == "activated" else status.HTTP_202_ACCEPTED
+        return Response(s.ModelVersionSerializer(version).data, status=code)
+
+    @extend_schema(request=None, responses=s.ModelVersionSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, number=None):
+        version = self.get_object()
+        if not training.cancel(version):
+            raise exceptions.ValidationError({"number": f"v{version.number} is {version.status}; only queued or running runs can be cancelled."})
+        version.refresh_from_db()
+        return Response(s.ModelVersionSerializer(version).data)

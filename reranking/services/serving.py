@@ -1,0 +1,396 @@
+"""Serve recommendations and live re-ranking, shaped by the tenant's rules and privacy settings.
+
+Order for every served list: candidates (precomputed ranking, re-scored online when the user acted
+since; or a fallback) -> filters -> [DP: private top-k selection on normalised model scores] ->
+boosts/buries -> diversity -> pins (reranking/rules.py). Under DP, the rules only re-order the k items
+the mechanism selected (post-processing keeps the guarantee) and model scores are not returned.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Sequence
+
+import numpy as np
+from django.db.models import Count
+from django.utils import timezone
+
+from reranking import dp
+from reranking import rules as engine
+from reranking.ml.artifact import History
+from reranking.models import EndUser, Event, Item, ModelVersion, PrivacySettings, Ranking, Rule, TrainingPolicy
+from tenants.models import Tenant
+
+from . import cache
+from .datasets import histories_for
+from .precompute import load_model
+
+MAX_K = 100
+MAX_CANDIDATES = 500
+FRESH_RESCORE = 100  # precomputed items re-scored online when the user acted since the ranking
+POPULAR_N = 200
+MIN_POPULAR = 50
+ACTIVE_TTL = 30  # seconds; activation deletes the key, the TTL covers per-process caches
+RULES_TTL = 60
+RANKING_TTL = 3600
+POPULAR_TTL = 600
+
+
+class ServingError(ValueError):
+    """Bad serving input; `field` names what is wrong (becomes a 400)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field, self.message = field, message
+
+
+class UnknownUser(LookupError):
+    """The user id is not one of this tenant's end users (becomes a 404)."""
+
+
+@dataclass
+class Served:
+    items: list[dict]
+    strategy: str
+    version: int | None
+    recommendation_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    fresh: bool = False
+    removed: list[dict] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    not_applied: list[dict] = field(default_factory=list)
+    privacy: dict = field(default_factory=dict)
+
+
+# ---- cached tenant state ---------------------------------------------------------------------
+
+
+def active_version(tenant: Tenant) -> dict | None:
+    """Return {"id", "number", "artifact_path"} of the active version, cached briefly."""
+
+    def load() -> dict | None:
+        row = ModelVersion.objects.for_tenant(tenant).filter(is_active=True).values("id", "number", "artifact_path").first()
+        return row or {}
+
+    return cache.remember(cache.active_key(tenant.pk), ACTIVE_TTL, load) or None
+
+
+def tenant_rules(tenant: Tenant) -> list[engine.Rule]:
+    def load() -> list[dict]:
+        return [
+            {"id": r.pk, "name": r.name, "kind": r.kind, "params": r.params, "priority": r.priority,
+             "enabled": r.enabled, "starts_at": r.starts_at, "ends_at": r.ends_at}
+            for r in Rule.objects.for_tenant(tenant).filter(enabled=True)
+        ]
+
+    return [engine.Rule(**row) for row in cache.remember(cache.rules_key(tenant.pk), RULES_TTL, load)]
+
+
+def privacy_of(tenant: Tenant) -> dict:
+    def load() -> dict:
+        s = PrivacySettings.for_tenant(tenant)
+        return {"dp": s.dp_enabled, "epsilon": s.epsilon, "max_epsilon": s.max_epsilon, "max_results": s.max_results}
+
+    return cache.remember(cache.privacy_key(tenant.pk), RULES_TTL, load)
+
+
+def popular_items(tenant: Tenant) -> list[tuple[str, float]]:
+    """Return the most interacted-with live items of the last 30 days (all time if that is empty)."""
+
+    def load() -> list[tuple[str, float]]:
+        events = Event.objects.for_tenant(tenant).filter(item__is_deleted=False)
+        latest = events.order_by("-timestamp").values_list("timestamp", flat=True).first()
+        rows = []
+        # Recent popularity, widening the window when it holds too few items to fill a page or two.
+        for days in (30, 365, None) if latest else ():
+            window = events if days is None else events.filter(timestamp__gte=latest - timedelta(days=days))
+            counts = window.values("item__external_id").annotate(n=Count("id"))
+            rows = list(counts.order_by("-n", "item__external_id")[:POPULAR_N])
+            if len(rows) >= MIN_POPULAR:
+                break
+        ranked = [(row["item__external_id"], float(row["n"])) for row in rows]
+        if len(ranked) < POPULAR_N:  # a young catalogue: fill up with the newest items nobody touched yet
+            taken = {item for item, _ in ranked}
+            newest = Item.objects.for_tenant(tenant).filter(is_deleted=False, available=True).order_by("-created_at", "-id")
+            ranked += [(i, 0.0) for i in newest.values_list("external_id", flat=True)[: POPULAR_N * 2] if i not in taken]
+        return ranked[:POPULAR_N]
+
+    return [tuple(pair) for pair in cache.remember(cache.popular_key(tenant.pk), POPULAR_TTL, load)]
+
+
+# ---- candidates ------------------------------------------------------------------------------
+
+
+def user_pk(tenant: Tenant, user_external_id: str) -> int:
+    pk = EndUser.objects.for_tenant(tenant).filter(external_id=user_external_id).values_list("id", flat=True).first()
+    if pk is None:
+        raise UnknownUser(user_external_id)
+    return pk
+
+
+def precomputed(tenant: Tenant, version: dict, user_external_id: str) -> dict | None:
+    key = cache.ranking_key(version["id"], user_external_id)
+    found = cache.get_many([key, cache.last_event_key(tenant.pk, user_external_id)])
+    ranking = found.get(key)
+    if ranking is None:
+        row = (
+            Ranking.objects.for_tenant(tenant)
+            .filter(version_id=version["id"], user_external_id=user_external_id)
+            .values("user_id", "items", "computed_at")
+            .first()
+        )
+        if row is None:
+            return None
+        ranking = {"user_id": row["user_id"], "items": row["items"], "computed_at": row["computed_at"].timestamp()}
+        cache.set_many({key: ranking}, RANKING_TTL)
+    last = found.get(cache.last_event_key(tenant.pk, user_external_id))
+    return {**ranking, "fresh": last is not None and last > ranking["computed_at"]}
+
+
+def content_candidates(version: dict, context: list[str], n: int = POPULAR_N) -> list[tuple[str, float]]:
+    """Rank items by cosine similarity to the mean text embedding of the context items."""
+    model = load_model(version["artifact_path"])
+    index = {item: i for i, item in enumerate(model.item_ids)}
+    rows = [index[c] for c in context if c in index]
+    if not rows:
+        return []
+    embeddings = model.item_embeddings  # (N, 384), L2-normalised
+    query = embeddings[rows].mean(axis=0)
+    scores = embeddings @ query
+    scores[rows] = -np.inf
+    top = np.argsort(-scores)[:n]
+    return [(model.item_ids[i], float(scores[i])) for i in top if np.isfinite(scores[i])]
+
+
+def item_rows(tenant: Tenant, item_ids: Sequence[str]) -> dict[str, dict]:
+    rows = Item.objects.for_tenant(tenant).filter(external_id__in=list(item_ids), is_deleted=False).values(
+        "external_id", "title", "category", "tags", "attributes", "price", "available", "created_at"
+    )
+    return {row["external_id"]: row for row in rows}
+
+
+# ---- shaping ---------------------------------------------------------------------------------
+
+
+def filter_rules(filters: dict[str, Any] | None) -> list[engine.Rule]:
+    """Turn request filters into filter rules: a request filter is just a rule for one response."""
+    if not filters:
+        return []
+    keep: list[dict] = []
+    if filters.get("category"):
+        keep.append({"field": "category", "op": "in", "value": list(filters["category"])})
+    if filters.get("in_stock"):
+        keep.append({"field": "available", "op": "eq", "value": True})
+    if filters.get("price_min") is not None:
+        keep.append({"field": "price", "op": "gte", "value": filters["price_min"]})
+    if filters.get("price_max") is not None:
+        keep.append({"field": "price", "op": "lte", "value": filters["price_max"]})
+    for name, value in (filters.get("attributes") or {}).items():
+        keep.append({"field": f"attributes.{name}", "op": "eq", "value": value})
+    if not keep:
+        return []
+    params = engine.validate_rule("filter", {"when": {"not": {"all": keep}}})
+    return [engine.Rule(id="request", name="request filters", kind="filter", params=params, priority=10**6)]
+
+
+def to_candidates(scored: list[tuple[str, float]], rows: dict[str, dict]) -> list[engine.Candidate]:
+    out = []
+    for item_id, score in scored:
+        row = rows.get(item_id)
+        if row is None:
+            continue  # deleted since the ranking was computed
+        out.append(
+            engine.Candidate(
+                item_id=item_id, score=score, category=row["category"], tags=row["tags"] or [],
+                attributes=row["attributes"] or {}, price=float(row["price"]) if row["price"] is not None else None,
+                available=row["available"], created_at=row["created_at"],
+            )
+        )
+    return out
+
+
+def shape(
+    tenant: Tenant, scored: list[tuple[str, float]], *, k: int, offset: int = 0, filters: dict | None = None,
+    rules: list[engine.Rule] | None = None, explain: bool = False, epsilon: float | None = None,
+    rows: dict[str, dict] | None = None, use_dp: bool = True,
+) -> tuple[list[dict], list[dict], list[dict], dict]:
+    """Apply filters, DP and rules to a scored list; return (items, removed, not_applied, privacy)."""
+    rows = item_rows(tenant, [i for i, _ in scored]) if rows is None else rows
+    candidates = to_candidates(scored, rows)
+    tenant_rules_now = tenant_rules(tenant) if rules is None else rules
+    request_filters = filter_rules(filters)
+    privacy = privacy_of(tenant) if use_dp else {"dp": False}
+    now = timezone.now()
+    used = {"dp": privacy["dp"]}
+    if privacy["dp"] and candidates:
+        eps = privacy["epsilon"] if epsilon is None else epsilon
+        if not 0 < eps <= privacy["max_epsilon"]:
+            raise ServingError("epsilon", f"Must be greater than 0 and at most {privacy['max_epsilon']:g}.")
+        if k > privacy["max_results"] or offset:
+            raise ServingError("k", f"Under differential privacy at most {privacy['max_results']} results, first page only.")
+        # 1. Hard filters first: they use public item data only.
+        filters_only = [r for r in tenant_rules_now + request_filters if r.kind == "filter"]
+        kept = engine.apply_rules(candidates, filters_only, now=now)
+        survivors = {c.item_id: c for c in candidates}
+        pool = [survivors[r.item_id] for r in kept.items]
+        if pool:
+            # 2. Private top-k on min-max normalised scores (sensitivity 1), then rules as post-processing.
+            raw = np.array([c.score for c in pool])
+            span = float(raw.max() - raw.min()) or 1.0
+            chosen = dp.private_top_k((raw - raw.min()) / span, min(k, len(pool)), eps, rng=dp.make_rng())
+            pool = [pool[i] for i in chosen]
+            for rank, c in enumerate(pool):
+                c.score = float(len(pool) - rank)  # the noisy order, not the score
+        outcome = engine.apply_rules(pool, [r for r in tenant_rules_now if r.kind != "filter"], k=k, now=now)
+        outcome.removed = kept.removed + outcome.removed
+        used.update({"epsilon": eps, "mechanism": "gumbel-top-k (exponential mechanism)", "max_results": privacy["max_results"]})
+    else:
+        outcome = engine.apply_rules(candidates, tenant_rules_now + request_filters, k=offset + k, now=now)
+    items = []
+    for ranked in outcome.items[offset : offset + k]:
+        row = rows[ranked.item_id]
+        item = {
+            "item_id": ranked.item_id, "position": ranked.position,
+            "score": None if used["dp"] else round(ranked.score, 6),
+            "title": row["title"], "category": row["category"],
+            "price": float(row["price"]) if row["price"] is not None else None, "available": row["available"],
+        }
+        if explain:
+            item["explain"] = {
+                "model_score": None if used["dp"] else round(ranked.model_score, 6),
+                "model_position": ranked.model_position,
+                "effects": [effect_dict(e) for e in ranked.effects],
+            }
+        items.append(item)
+    removed = [{"item_id": item_id, **effect_dict(e)} for item_id, e in outcome.removed] if explain else []
+    not_applied = [effect_dict(e) for e in outcome.not_applied] if explain else []
+    return items, removed, not_applied, used
+
+
+def effect_dict(effect: engine.Effect) -> dict:
+    return {
+        "rule_id": effect.rule_id, "rule_name": effect.rule_name, "kind": effect.kind,
+        "delta": None if effect.delta is None else round(effect.delta, 6), "detail": effect.detail,
+    }
+
+
+# ---- entry points ----------------------------------------------------------------------------
+
+
+def recommend(
+    tenant: Tenant, user_external_id: str | None, *, k: int = 10, page: int = 1, filters: dict | None = None,
+    context: list[str] | None = None, explain: bool = False, epsilon: float | None = None,
+) -> Served:
+    """Return a user's top k: precomputed (re-scored if they just acted), else content or popular."""
+    if not 1 <= k <= MAX_K:
+        raise ServingError("k", f"Must be between 1 and {MAX_K}.")
+    if page < 1 or (page - 1) * k >= MAX_K * 2:
+        raise ServingError("page", "Out of range.")
+    version = active_version(tenant)
+    ranking = None
+    if user_external_id is not None:
+        if version:
+            ranking = precomputed(tenant, version, user_external_id)
+        if ranking is None:
+            user_pk(tenant, user_external_id)  # 404 for ids that are not this tenant's users
+    fresh = False
+    if ranking is not None:
+        scored = [(item, score) for item, score in ranking["items"]]
+        strategy = "precomputed"
+        if ranking["fresh"]:
+            history = histories_for(tenant, [ranking["user_id"]])[ranking["user_id"]]
+            model = load_model(version["artifact_path"])
+            seen = set(history.item_ids) if TrainingPolicy.for_tenant(tenant).exclude_seen else set()
+            rescored = model.rerank(history, [i for i, _ in scored[:FRESH_RESCORE] if i not in seen])
+            scored = rescored + [(i, s) for i, s in scored[FRESH_RESCORE:] if i not in seen]
+            strategy, fresh = "precomputed+fresh", True
+    elif context and version:
+        scored, strategy = content_candidates(version, context), "content"
+    else:
+        scored, strategy = popular_items(tenant), "popular"
+        skip = set(context or [])
+        if user_external_id is not None and TrainingPolicy.for_tenant(tenant).exclude_seen:
+            skip |= set(Event.objects.for_tenant(tenant).filter(user__external_id=user_external_id).values_list("item__external_id", flat=True))
+        scored = [(i, s) for i, s in scored if i not in skip]
+    items, removed, not_applied, privacy = shape(
+        tenant, scored, k=k, offset=(page - 1) * k, filters=filters, explain=explain, epsilon=epsilon
+    )
+    return Served(
+        items=items, strategy=strategy, version=version["number"] if version else None, fresh=fresh,
+        removed=removed, not_applied=not_applied, privacy=privacy,
+    )
+
+
+def rerank(
+    tenant: Tenant, *, candidates: list[str], user_external_id: str | None = None,
+    recent_items: list[str] | None = None, k: int | None = None, explain: bool = False, epsilon: float | None = None,
+    use_dp: bool = True, rules: list[engine.Rule] | None = None,
+) -> Served:
+    """Score a client's candidate list live with the active model; unknown items go last, listed."""
+    if not candidates:
+        raise ServingError("candidates", "Give at least one item id.")
+    if len(candidates) > MAX_CANDIDATES:
+        raise ServingError("candidates", f"At most {MAX_CANDIDATES} items; got {len(candidates)}.")
+    candidates = list(dict.fromkeys(candidates))
+    k = len(candidates) if k is None else k
+    if not 1 <= k <= MAX_CANDIDATES:
+        raise ServingError("k", f"Must be between 1 and {MAX_CANDIDATES}.")
+    if user_external_id is not None:
+        history = histories_for(tenant, [user_pk(tenant, user_external_id)])
+        history = next(iter(history.values()))
+    else:
+        history = History(item_ids=list(recent_items or []))
+    rows = item_rows(tenant, candidates)
+    unknown = [c for c in candidates if c not in rows]
+    version = active_version(tenant)
+    if version:
+        scored = load_model(version["artifact_path"]).rerank(history, [c for c in candidates if c in rows])
+        strategy = "live"
+    else:
+        popularity = dict(popular_items(tenant))
+        scored = sorted(((c, popularity.get(c, 0.0)) for c in candidates if c in rows), key=lambda p: -p[1])
+        strategy = "popular"
+    # Catalogue items the model has not seen yet (added since training) follow the scored ones.
+    floor = min((s for _, s in scored), default=0.0) - 1.0
+    scored_ids = {i for i, _ in scored}
+    scored += [(c, floor) for c in candidates if c in rows and c not in scored_ids]
+    items, removed, not_applied, privacy = shape(
+        tenant, scored, k=min(k, len(scored)) or 1, explain=explain, epsilon=epsilon, rows=rows, use_dp=use_dp,
+        rules=rules,
+    ) if scored else ([], [], [], {"dp": use_dp and privacy_of(tenant)["dp"]})
+    start = len(items)
+    items += [{"item_id": c, "position": start + n + 1, "score": None, "unknown": True} for n, c in enumerate(unknown)]
+    return Served(
+        items=items, strategy=strategy, version=version["number"] if version else None, removed=removed,
+        unknown=unknown, not_applied=not_applied, privacy=privacy,
+    )
+
+
+def preview(
+    tenant: Tenant, *, user_external_id: str | None = None, candidates: list[str] | None = None,
+    rules: list[engine.Rule] | None = None, k: int = 10,
+) -> tuple[Served, Served]:
+    """Return (before rules, after rules) for a user or a pasted candidate list; `rules` may be drafts."""
+    if candidates:
+        base = rerank(tenant, candidates=candidates, user_external_id=user_external_id, explain=True, use_dp=False, rules=[])
+        scored = [(i["item_id"], i["explain"]["model_score"]) for i in base.items if not i.get("unknown")]
+        strategy, version = base.strategy, base.version
+    else:
+        if user_external_id is None:
+            raise ServingError("user_id", "Give a user id or a candidate list.")
+        version_row = active_version(tenant)
+        ranking = precomputed(tenant, version_row, user_external_id) if version_row else None
+        if ranking is None:
+            user_pk(tenant, user_external_id)
+            scored, strategy = popular_items(tenant), "popular"
+        else:
+            scored, strategy = [tuple(p) for p in ranking["items"]], "precomputed"
+        version = version_row["number"] if version_row else None
+    rows = item_rows(tenant, [i for i, _ in scored])
+    results = []
+    for rule_set in ([], rules):
+        items, removed, not_applied, _ = shape(
+            tenant, scored, k=k, rules=rule_set, explain=True, rows=rows, use_dp=False
+        )
+        results.append(Served(items=items, strategy=strategy, version=version, removed=removed, not_applied=not_applied))
+    return results[0], results[1]
