@@ -1,5 +1,42 @@
-"""Web UI for tenant admins (server-rendered). Filled in by the UI work."""
-from django.urls import path  # noqa: F401
+"""Web UI for tenant admins (server-rendered): login, tenant picker, and each tenant's pages under /t/<slug>/."""
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from . import views
 
 app_name = "ui"
-urlpatterns: list = []
+
+tenant_pages = [
+    path("", views.DashboardView.as_view(), name="dashboard"),
+    path("items/", views.ItemListView.as_view(), name="items"),
+    path("items/<path:external_id>", views.ItemDetailView.as_view(), name="item"),
+    path("upload/", views.UploadView.as_view(), name="upload"),
+    path("upload/confirm/", views.UploadConfirmView.as_view(), name="upload-confirm"),
+    path("rules/", views.RuleListView.as_view(), name="rules"),
+    path("rules/new/", views.RuleCreateView.as_view(), name="rule-new"),
+    path("rules/<int:pk>/", views.RuleUpdateView.as_view(), name="rule-edit"),
+    path("rules/<int:pk>/delete/", views.RuleDeleteView.as_view(), name="rule-delete"),
+    path("rules/<int:pk>/toggle/", views.RuleToggleView.as_view(), name="rule-toggle"),
+    path("rules/<int:pk>/move/", views.RuleMoveView.as_view(), name="rule-move"),
+    path("models/", views.ModelListView.as_view(), name="models"),
+    path("models/train/", views.TrainView.as_view(), name="train"),
+    path("models/<int:number>/", views.ModelDetailView.as_view(), name="model"),
+    path("models/<int:number>/status", views.ModelStatusView.as_view(), name="model-status"),
+    path("models/<int:number>/activate/", views.ModelActivateView.as_view(), name="model-activate"),
+    path("models/<int:number>/cancel/", views.ModelCancelView.as_view(), name="model-cancel"),
+    path("privacy/", views.PrivacyView.as_view(), name="privacy"),
+    path("keys/", views.ApiKeyListView.as_view(), name="keys"),
+    path("keys/<int:pk>/revoke/", views.ApiKeyRevokeView.as_view(), name="key-revoke"),
+    path("explorer/", views.ExplorerView.as_view(), name="explorer"),
+]
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(template_name="registration/login.html", redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("accounts/logout/", auth_views.LogoutView.as_view(next_page="ui:login"), name="logout"),
+    path("t/<slug:tenant_slug>/", include(tenant_pages)),
+]

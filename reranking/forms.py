@@ -1,0 +1,162 @@
+"""Forms of the tenant web UI: catalogue upload, re-rank rules and their preview, privacy, explorer."""
+from __future__ import annotations
+
+import json
+import re
+
+from django import forms
+from django.conf import settings
+
+from reranking import rules as engine
+from reranking.models import Item, PrivacySettings, Rule
+
+# The largest CSV the upload page accepts; bigger catalogues go through the API or import_catalogue.
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+MAX_PREVIEW_CANDIDATES = 200
+
+# One example per kind, from the params schema in reranking/rules.py; the form shows them beside params.
+EXAMPLES = {
+    "filter": {"when": {"field": "available", "op": "eq", "value": False}},
+    "boost": {"when": {"field": "category", "op": "in", "value": ["Books", "Music"]}, "weight": 0.2},
+    "bury": {"when": {"field": "attributes.brand", "op": "eq", "value": "Acme"}, "weight": 0.5},
+    "diversity": {"max_per_category": 2, "top": 10},
+    "pin": {"item_id": "sku-42", "position": 1},
+}
+
+
+def examples_json() -> list[tuple[str, str]]:
+    return [(kind, json.dumps(example)) for kind, example in EXAMPLES.items()]
+
+
+def params_schema() -> str:
+    """Return the 'Params schema' section of the rule engine's docstring (the one source of truth)."""
+    doc = engine.__doc__ or ""
+    start = doc.find("Params schema")
+    return doc[start:].split("\n", 2)[-1].rstrip() if start >= 0 else ""
+
+
+class PrettyJSONField(forms.JSONField):
+    """A JSON textarea shown indented, so nested conditions stay readable when edited."""
+
+    def prepare_value(self, value):
+        if isinstance(value, forms.fields.InvalidJSONInput):
+            return value
+        return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+class DateTimeLocalInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def __init__(self, attrs=None) -> None:
+        super().__init__(attrs, format="%Y-%m-%dT%H:%M")
+
+
+class RuleForm(forms.ModelForm):
+    """A re-rank rule. The model's clean() runs the engine's validation and names the failing field."""
+
+    params = PrettyJSONField(
+        widget=forms.Textarea(attrs={"rows": 10, "spellcheck": "false", "class": "mono"}),
+        help_text="JSON; see the schema and examples beside this field.",
+    )
+
+    class Meta:
+        model = Rule
+        fields = ["name", "kind", "params", "priority", "enabled", "starts_at", "ends_at"]
+        widgets = {"starts_at": DateTimeLocalInput(), "ends_at": DateTimeLocalInput()}
+        help_texts = {
+            "starts_at": "Optional, UTC. The rule applies from this moment on.",
+            "ends_at": "Optional, UTC. The rule stops applying at this moment.",
+        }
+
+    def __init__(self, *args, tenant, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.tenant = tenant
+        self.instance.tenant = tenant
+
+    def _post_clean(self) -> None:
+        # The model's clean() would re-validate the previous params when the JSON itself was malformed,
+        # adding a second, misleading error; the JSON error alone says what to fix.
+        if "params" in self._errors:
+            return
+        super()._post_clean()
+
+    def clean(self) -> dict:
+        data = super().clean()
+        params = data.get("params")
+        if data.get("kind") == "pin" and isinstance(params, dict) and isinstance(params.get("item_id"), str):
+            live = Item.objects.for_tenant(self.tenant).filter(external_id=params["item_id"], is_deleted=False)
+            if not live.exists():
+                self.add_error("params", f"params.item_id: no item {params['item_id']!r} in the catalogue.")
+        return data
+
+
+class PreviewForm(forms.Form):
+    """Whose list to preview: an end user's, or a pasted candidate list (scored for that user, if given)."""
+
+    user = forms.CharField(required=False, max_length=200, label="End user id")
+    candidates = forms.CharField(
+        required=False,
+        label="Or candidate item ids",
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "sku-1, sku-2 ... (comma, space or one per line)"}),
+    )
+
+    def clean_candidates(self) -> list[str]:
+        ids = [part for part in re.split(r"[\s,]+", self.cleaned_data["candidates"]) if part]
+        if len(ids) > MAX_PREVIEW_CANDIDATES:
+            raise forms.ValidationError(f"At most {MAX_PREVIEW_CANDIDATES} candidates; got {len(ids)}.")
+        return list(dict.fromkeys(ids))
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if not self.errors and not data.get("user") and not data.get("candidates"):
+            raise forms.ValidationError("Give an end user id or a list of candidate item ids.")
+        return data
+
+    @property
+    def is_filled(self) -> bool:
+        return any(self.data.get(self.add_prefix(name)) for name in ("user", "candidates"))
+
+
+class UploadForm(forms.Form):
+    file = forms.FileField(label="Catalogue CSV", widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}))
+
+    def clean_file(self) -> list[dict]:
+        """Return the parsed rows (not yet validated; the preview shows row errors)."""
+        from reranking.services.catalogue import read_item_csv
+
+        upload = self.cleaned_data["file"]
+        if upload.size > MAX_UPLOAD_BYTES:
+            raise forms.ValidationError(f"The file is {upload.size:,} bytes; the limit here is {MAX_UPLOAD_BYTES:,}.")
+        try:
+            rows = read_item_csv(upload.read())
+        except UnicodeDecodeError:
+            raise forms.ValidationError("The file is not UTF-8 text.")
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc))
+        if not rows:
+            raise forms.ValidationError("The file has a header but no rows.")
+        if len(rows) > settings.RECS_MAX_BATCH:
+            raise forms.ValidationError(f"At most {settings.RECS_MAX_BATCH:,} rows per upload; got {len(rows):,}.")
+        return rows
+
+
+class PrivacyForm(forms.ModelForm):
+    class Meta:
+        model = PrivacySettings
+        fields = ["dp_enabled", "epsilon", "max_epsilon", "max_results"]
+        labels = {
+            "dp_enabled": "Differential privacy on served lists",
+            "epsilon": "Epsilon (ε) per request",
+            "max_epsilon": "Largest ε a request may ask for",
+            "max_results": "Most results per request under DP",
+        }
+
+    def __init__(self, *args, read_only: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if read_only:
+            for field in self.fields.values():
+                field.disabled = True
+
+
+class ExplorerForm(forms.Form):
+    user = forms.CharField(max_length=200, label="End user id")

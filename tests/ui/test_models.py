@@ -1,0 +1,132 @@
+"""Models: train now, the status the progress bar polls, history with metrics, activate and roll back."""
+from __future__ import annotations
+
+import pytest
+from django.utils import timezone
+
+from reranking.models import ModelVersion
+
+pytestmark = pytest.mark.django_db
+
+METRICS = {
+    "validation": {"reranker": {"ndcg@10": 0.30}},
+    "methods": [{"name": "popular", "ndcg@10": 0.10, "hit@10": 0.2}, {"name": "reranker", "ndcg@10": 0.25, "hit@10": 0.4}],
+}
+
+
+def version(tenant, number: int, **fields) -> ModelVersion:
+    defaults = {"status": "succeeded", "rankings_ready": True, "metrics": METRICS, "artifact_path": f"models/v{number}"}
+    return ModelVersion.objects.create(tenant=tenant, number=number, **{**defaults, **fields})
+
+
+def test_train_now_queues_a_run(owner, url, alice, no_queue, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = owner.post(url("ui:train"), follow=True)
+    run = ModelVersion.objects.get(tenant=alice.tenant)
+    assert (run.number, run.status, run.trigger) == (1, "queued", "ui")
+    assert no_queue == [(alice.tenant.pk, run.pk)]
+    html = response.content.decode()
+    assert "Training v1 queued." in html
+    assert 'data-status-url="/t/alice-shop/models/1/status"' in html and 'role="progressbar"' in html
+
+
+def test_a_second_click_does_not_queue_another(owner, url, alice, no_queue):
+    version(alice.tenant, 1, status="running", rankings_ready=False, progress=40, phase="training epoch 2/8")
+    response = owner.post(url("ui:train"), follow=True)
+    assert "already running" in response.content.decode()
+    assert ModelVersion.objects.for_tenant(alice.tenant).count() == 1 and no_queue == []
+
+
+@pytest.mark.django_db(transaction=True)  # the task is sent on commit, inside the request, as in production
+def test_a_broker_outage_is_reported_and_does_not_block_the_tenant(owner, url, alice, monkeypatch):
+    def refuse(*args):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr("worker.tasks.train_reranker.delay", refuse)
+    response = owner.post(url("ui:train"), follow=True)
+    assert "The task queue is unavailable" in response.content.decode()
+    assert ModelVersion.objects.get(tenant=alice.tenant).status == "failed"
+
+
+def test_status_reports_progress_for_the_bar(owner, url, alice):
+    version(alice.tenant, 1, status="running", rankings_ready=False, progress=42.25, phase="training epoch 2/8")
+    body = owner.get(url("ui:model-status", 1)).json()
+    assert body == {"number": 1, "status": "running", "phase": "training epoch 2/8", "progress": 42.2,
+                    "finished": False, "error": "", "is_active": False, "activation_note": ""}
+
+
+def test_status_reports_the_failure(owner, url, alice):
+    version(alice.tenant, 1, status="failed", rankings_ready=False, error="TrainingRefused: too little data\n\ntrace")
+    body = owner.get(url("ui:model-status", 1)).json()
+    assert body["finished"] and body["error"] == "TrainingRefused: too little data"
+
+
+def test_history_shows_metrics_failures_and_a_chart(owner, url, alice):
+    version(alice.tenant, 1)
+    version(alice.tenant, 2, metrics={**METRICS, "methods": [{"name": "popular", "ndcg@10": 0.12},
+                                                            {"name": "reranker", "ndcg@10": 0.31}]})
+    version(alice.tenant, 3, status="failed", rankings_ready=False, error="RuntimeError: out of memory", metrics={})
+    html = owner.get(url("ui:models")).content.decode()
+    assert "0.3000" in html and "0.3100" in html
+    assert "RuntimeError: out of memory" in html
+    assert html.count("<polyline") == 2  # the re-ranker and the best baseline across v1, v2
+    assert "re-ranker v2: 0.3100" in html
+
+
+def test_detail_compares_the_reranker_with_baselines(owner, url, alice):
+    version(alice.tenant, 1)
+    html = owner.get(url("ui:model", 1)).content.decode()
+    assert "<strong>re-ranker</strong>" in html and "popular" in html and "hit@10" in html
+
+
+def test_activate_asks_then_activates(owner, url, alice):
+    version(alice.tenant, 1, is_active=True, activated_at=timezone.now())
+    version(alice.tenant, 2)
+    assert "Activate v2?" in owner.get(url("ui:model-activate", 2)).content.decode()
+    response = owner.post(url("ui:model-activate", 2), follow=True)
+    assert "v2 is now active." in response.content.decode()
+    assert ModelVersion.objects.get(tenant=alice.tenant, is_active=True).number == 2
+
+
+def test_roll_back_to_an_older_version(owner, url, alice):
+    version(alice.tenant, 1)
+    version(alice.tenant, 2, is_active=True, activated_at=timezone.now())
+    assert "Roll back" in owner.get(url("ui:models")).content.decode()
+    assert "Roll back to v1?" in owner.get(url("ui:model-activate", 1)).content.decode()
+    owner.post(url("ui:model-activate", 1))
+    assert ModelVersion.objects.get(tenant=alice.tenant, is_active=True).number == 1
+
+
+def test_activating_a_pruned_version_recomputes_first(owner, url, alice, monkeypatch):
+    sent = []
+    monkeypatch.setattr("worker.tasks.precompute_rankings.delay", lambda *args: sent.append(args))
+    old = version(alice.tenant, 1, rankings_ready=False)
+    response = owner.post(url("ui:model-activate", 1), follow=True)
+    assert "being recomputed" in response.content.decode()
+    assert sent == [(alice.tenant.pk, old.pk)]
+
+
+def test_a_failed_version_cannot_be_activated(owner, url, alice):
+    version(alice.tenant, 1, status="failed", rankings_ready=False, artifact_path="")
+    response = owner.post(url("ui:model-activate", 1), follow=True)
+    assert "only a succeeded version can be activated" in response.content.decode()
+    assert not ModelVersion.objects.filter(is_active=True).exists()
+
+
+def test_cancel_a_run_in_flight(owner, url, alice):
+    version(alice.tenant, 1, status="queued", rankings_ready=False)
+    response = owner.post(url("ui:model-cancel", 1), follow=True)
+    assert "Cancelled v1." in response.content.decode()
+    assert ModelVersion.objects.get(tenant=alice.tenant).status == "cancelled"
+
+
+def test_a_viewer_sees_progress_but_no_buttons(viewer, url, alice):
+    version(alice.tenant, 1, status="running", rankings_ready=False, progress=10)
+    html = viewer.get(url("ui:models")).content.decode()
+    assert 'role="progressbar"' in html and "Train now" not in html and ">Cancel<" not in html
+    assert viewer.get(url("ui:model-status", 1)).status_code == 200
+
+
+def test_charlie_cannot_poll_alices_run(outsider, url, alice):
+    version(alice.tenant, 1, status="running", rankings_ready=False)
+    assert outsider.get(url("ui:model-status", 1)).status_code == 404

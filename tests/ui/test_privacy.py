@@ -1,0 +1,54 @@
+"""Privacy settings: explained, validated, saved by managers, read by viewers."""
+from __future__ import annotations
+
+import pytest
+
+from reranking.models import PrivacySettings
+
+pytestmark = pytest.mark.django_db
+
+
+def form(**overrides) -> dict:
+    return {**{"dp_enabled": "on", "epsilon": "2", "max_epsilon": "8", "max_results": "20"}, **overrides}
+
+
+def test_it_explains_each_setting_and_shows_the_statement(owner, url):
+    html = owner.get(url("ui:privacy")).content.decode()
+    assert "Differential privacy is off" in html
+    assert "e<sup>ε</sup> ≈ 54.6" in html  # the default epsilon of 4
+    assert "Coming: erasure and retention" in html
+
+
+def test_it_saves_and_the_statement_follows(owner, url, alice):
+    response = owner.post(url("ui:privacy"), form(), follow=True)
+    html = response.content.decode()
+    assert "Privacy settings saved." in html and "epsilon = 2 per request" in html
+    settings = PrivacySettings.objects.get(tenant=alice.tenant)
+    assert settings.dp_enabled and settings.epsilon == 2
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"epsilon": "9"}, "Must not exceed max_epsilon."),
+        ({"epsilon": "0"}, "Must be greater than 0 and at most 100."),
+        ({"max_results": "500"}, "Must be between 1 and 100."),
+        ({"epsilon": "lots"}, "Enter a number."),
+    ],
+)
+def test_invalid_values_are_refused_on_the_form(owner, url, alice, overrides, message):
+    response = owner.post(url("ui:privacy"), form(**overrides))
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not PrivacySettings.objects.get(tenant=alice.tenant).dp_enabled
+
+
+def test_a_viewer_reads_a_disabled_form(viewer, url):
+    html = viewer.get(url("ui:privacy")).content.decode()
+    assert 'name="epsilon" value="4.0" step="any" disabled' in html or "disabled" in html
+    assert ">Save<" not in html
+
+
+def test_settings_are_per_tenant(owner, url, alice, charlie):
+    owner.post(url("ui:privacy"), form())
+    assert not PrivacySettings.for_tenant(charlie.tenant).dp_enabled
