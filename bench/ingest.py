@@ -14,74 +14,19 @@ import argparse
 import http.client
 import json
 import os
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
-from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "ml-latest-small"
-DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/recs_bench"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import DEFAULT_DATA, DEFAULT_DATABASE_URL, free_port, setup_django, start_server  # noqa: E402
+
 BATCH = 10_000
 GOAL_RATE = 20_000
 GOAL_RATIO = 0.5
-
-
-def ensure_database(url: str) -> None:
-    """Create the PostgreSQL database of `url` when it does not exist yet."""
-    import psycopg2
-    from psycopg2 import sql
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin = psycopg2.connect(
-        host=parts.hostname, port=parts.port or 5432, user=parts.username, password=parts.password, dbname="postgres"
-    )
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-        if cursor.fetchone() is None:
-            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            print(f"created database {name}")
-    admin.close()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_server(port: int, env: dict) -> subprocess.Popen:
-    """Start gunicorn as the web process does and wait until /health answers."""
-    log = tempfile.TemporaryFile("w+")  # a file, not a pipe: a full pipe would stall the server
-    server = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", "platform/gunicorn.conf.py", "config.wsgi"],
-        cwd=ROOT,
-        env={**env, "PORT": str(port), "WEB_ACCESS_LOG": "/dev/null"},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            log.seek(0)
-            raise SystemExit(f"gunicorn exited:\n{log.read()}")
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/health")
-            if connection.getresponse().status == 200:
-                return server
-        except OSError:
-            time.sleep(0.2)
-    server.terminate()
-    raise SystemExit("gunicorn did not answer /health within 60 s")
 
 
 def post_batches(port: int, key: str, bodies: list[bytes], clients: int) -> list[dict]:
@@ -149,31 +94,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None, help="gunicorn workers (default: the web default).")
     args = parser.parse_args()
 
-    database_url = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
-    if not database_url.startswith("postgres"):
-        raise SystemExit(f"The benchmark runs on PostgreSQL; DATABASE_URL is {database_url}")
-    env = {
-        **os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.local", "DJANGO_DEBUG": "false",
-        "DATABASE_URL": database_url,
-    }
-    if args.workers:
-        env["WEB_CONCURRENCY"] = str(args.workers)
-    os.environ.update(env)
-    sys.path.insert(0, str(ROOT))
-    ensure_database(database_url)
-
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
+    extra = {"WEB_CONCURRENCY": str(args.workers)} if args.workers else {}
+    env = setup_django(os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL), **extra)
     from reranking.importers import movielens_events, movielens_items
     from reranking.models import Event
     from reranking.services.bulk import import_items
     from tenants.models import ApiKey, Scope, Tenant
     from tenants.services import ensure_tenant
 
-    call_command("migrate", verbosity=0)
     items = movielens_items(args.data)
     events = list(movielens_events(args.data))
     run = uuid.uuid4().hex[:8]

@@ -12,67 +12,28 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "ml-latest-small"
-
-
-def setup_django(database_url: str, redis_url: str, media_root: Path) -> None:
-    import psycopg2
-
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="config.settings.local", DJANGO_DEBUG="false", DATABASE_URL=database_url,
-        REDIS_URL=redis_url, RECS_MEDIA_ROOT=str(media_root), CELERY_BROKER_URL=redis_url,
-        CELERY_RESULT_BACKEND=redis_url,
-    )
-    name = database_url.rsplit("/", 1)[-1]
-    admin = psycopg2.connect(database_url.rsplit("/", 1)[0] + "/postgres")
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-        if cursor.fetchone() is None:
-            cursor.execute(f'CREATE DATABASE "{name}"')
-    admin.close()
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-
-
-def start_workers(count: int) -> list[subprocess.Popen]:
-    procs = []
-    for n in range(count):
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default,training", "-c", "1",
-                 "-n", f"bench{n}@%h", "--loglevel", "WARNING", "--without-gossip", "--without-mingle"],
-                cwd=ROOT, env=os.environ.copy(), start_new_session=True,
-            )
-        )
-    from config.celery_app import app
-
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if len(app.control.ping(timeout=1.0) or []) >= count:
-            return procs
-    raise SystemExit("workers did not start")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import (  # noqa: E402
+    DEFAULT_DATA, DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, ROOT, setup_django, start_workers,
+)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--workers", type=int, default=1, help="worker processes (each takes shards)")
-    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/recs_bench"))
-    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/8"))
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL))
+    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", DEFAULT_REDIS_URL))
     args = parser.parse_args()
-    setup_django(args.database_url, args.redis_url, ROOT / "var" / "bench-media")
+    redis = args.redis_url
+    setup_django(
+        args.database_url, REDIS_URL=redis, CELERY_BROKER_URL=redis, CELERY_RESULT_BACKEND=redis,
+        RECS_MEDIA_ROOT=str(ROOT / "var" / "bench-media"),
+    )
 
     from config.celery_app import app
     from reranking.importers import movielens_events, movielens_items

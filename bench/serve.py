@@ -1,0 +1,143 @@
+"""Benchmark serving under gunicorn on PostgreSQL + Redis with wrk on loopback.
+
+    .venv/bin/python bench/serve.py [--duration 15] [--connections 16]
+
+Seeds the generated demo shop as a fresh tenant, trains and precomputes it in-process (2 epochs: speed,
+not quality, is measured here), starts gunicorn as the web process runs in production, and drives it
+with `wrk` (Debian package `wrk`) for: the bare liveness endpoint, GET recommendations for random users,
+and POST re-rank of 200 candidates. Prints requests/second and p50/p99 latency for each.
+Goals: GET recommendations >= 60% of the bare endpoint's throughput with p99 < 50 ms at 16
+connections; POST re-rank median < 20 ms.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, ROOT, free_port, setup_django, start_server  # noqa: E402
+
+LUA_GET = """
+math.randomseed(7)
+local users = {%(users)s}
+wrk.headers["X-Api-Key"] = "%(key)s"
+request = function()
+  return wrk.format("GET", "/api/v1/users/" .. users[math.random(#users)] .. "/recommendations?k=10")
+end
+"""
+LUA_POST = """
+math.randomseed(7)
+local users = {%(users)s}
+wrk.method = "POST"
+wrk.headers["X-Api-Key"] = "%(key)s"
+wrk.headers["Content-Type"] = "application/json"
+local head = '{"candidates": %(candidates)s, "user_id": "'
+request = function()
+  return wrk.format(nil, nil, nil, head .. users[math.random(#users)] .. '", "k": 20}')
+end
+"""
+
+
+def to_ms(value: str) -> float:
+    number, unit = re.match(r"([\d.]+)(us|ms|s)", value).groups()
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def run_wrk(url: str, connections: int, duration: int, script: str | None = None) -> dict:
+    command = ["wrk", "-t", str(min(2, connections)), "-c", str(connections), "-d", f"{duration}s", "--latency", "--timeout", "5s"]
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        if script:
+            handle.write(script)
+            command += ["-s", handle.name]
+    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    os.unlink(handle.name)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "p50": to_ms(re.search(r"50%\s+(\S+)", output).group(1)),
+        "p99": to_ms(re.search(r"99%\s+(\S+)", output).group(1)),
+        "errors": int(errors.group(1)) if errors else 0,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=15, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=16)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is missing: apt-get install -y wrk")
+    redis = os.environ.get("REDIS_URL", DEFAULT_REDIS_URL)
+    media = ROOT / "var" / "bench-media"
+    env = setup_django(
+        os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL), REDIS_URL=redis, CELERY_BROKER_URL=redis,
+        RECS_MEDIA_ROOT=str(media), RECS_TENANT_RATE="100000000/min", RECS_TRAINING_OVERRIDES='{"max_epochs": 2}',
+    )
+    from django.core.management import call_command
+
+    from reranking.demo_data import generate
+    from reranking.models import EndUser, Item
+    from reranking.services.bulk import import_events, import_items
+    from tenants.models import ApiKey, Scope, Tenant
+
+    slug = f"bench-serve-{int(time.time())}"
+    tenant = Tenant.objects.create(slug=slug, name="Serving bench")
+    items, events = generate()
+    import_items(tenant, items, progress=False)
+    import_events(tenant, events, progress=False)
+    call_command("train_tenant", slug)
+    _, key = ApiKey.issue(tenant, "bench", [Scope.READ])
+    users = list(EndUser.objects.for_tenant(tenant).values_list("external_id", flat=True))
+    item_ids = list(Item.objects.for_tenant(tenant).values_list("external_id", flat=True))
+    candidates = json.dumps(random.Random(3).sample(item_ids, 200))
+    quoted = ", ".join(f'"{u}"' for u in users)
+
+    port = free_port()
+    server = start_server(port, env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        run_wrk(f"{base}/health/live", 4, 3)  # warm every worker (model load happens on first re-rank)
+        run_wrk(f"{base}/api/v1/rerank", 4, 3, LUA_POST % {"users": quoted, "key": key, "candidates": candidates})
+        results = {
+            "bare /health/live": run_wrk(f"{base}/health/live", args.connections, args.duration),
+            "GET recommendations": run_wrk(
+                f"{base}/api/v1/users/x/recommendations", args.connections, args.duration,
+                LUA_GET % {"users": quoted, "key": key},
+            ),
+            "POST rerank (200)": run_wrk(
+                f"{base}/api/v1/rerank", args.connections, args.duration,
+                LUA_POST % {"users": quoted, "key": key, "candidates": candidates},
+            ),
+            "POST rerank (200), 1 conn": run_wrk(
+                f"{base}/api/v1/rerank", 1, args.duration,
+                LUA_POST % {"users": quoted, "key": key, "candidates": candidates},
+            ),
+        }
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        tenant.delete()
+
+    print(f"\n{os.cpu_count()} CPUs, gunicorn workers: {env.get('WEB_CONCURRENCY', (os.cpu_count() or 1) + 1)}, "
+          f"{args.connections} connections, {args.duration}s per run, {len(users)} users")
+    print(f"{'endpoint':<28}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}")
+    for name, r in results.items():
+        print(f"{name:<28}{r['rps']:>10.0f}{r['p50']:>10.1f}{r['p99']:>10.1f}{r['errors']:>10}")
+    bare, get, post = results["bare /health/live"], results["GET recommendations"], results["POST rerank (200), 1 conn"]
+    ratio = get["rps"] / bare["rps"]
+    print(f"GET / bare throughput: {ratio:.2f} (goal >= 0.60: {'met' if ratio >= 0.6 else 'MISSED'})")
+    print(f"GET p99 at {args.connections} connections: {get['p99']:.1f} ms (goal < 50: {'met' if get['p99'] < 50 else 'MISSED'})")
+    print(f"POST rerank median (1 connection): {post['p50']:.1f} ms (goal < 20: {'met' if post['p50'] < 20 else 'MISSED'})")
+
+
+if __name__ == "__main__":
+    main()
