@@ -80,7 +80,8 @@ def main() -> None:
     media = ROOT / "var" / "bench-media"
     env = setup_django(
         os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL), REDIS_URL=redis, CELERY_BROKER_URL=redis,
-        RECS_MEDIA_ROOT=str(media), RECS_TENANT_RATE="100000000/min", RECS_TRAINING_OVERRIDES='{"max_epochs": 2}',
+        RECS_MEDIA_ROOT=str(media), RECS_TENANT_RATE="100000000/min", RECS_KEY_RATE="100000000/min",
+        RECS_TRAINING_OVERRIDES='{"max_epochs": 2}',
     )
     from django.core.management import call_command
 

@@ -114,8 +114,11 @@ RECS_MAX_BATCH = 10_000
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["tenants.permissions.HasScope"],
-    "DEFAULT_THROTTLE_CLASSES": ["tenants.throttling.TenantRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"tenant": env.str("RECS_TENANT_RATE", default="6000/min")},
+    "DEFAULT_THROTTLE_CLASSES": ["tenants.throttling.TenantRateThrottle", "tenants.throttling.KeyRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "tenant": env.str("RECS_TENANT_RATE", default="6000/min"),
+        "key": env.str("RECS_KEY_RATE", default="3000/min"),
+    },
     "DEFAULT_PAGINATION_CLASS": "tenants.api.pagination.Pages",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

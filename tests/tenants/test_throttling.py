@@ -51,3 +51,19 @@ def test_the_budget_is_per_tenant(alice, charlie, tiny_rate):
 def test_unauthenticated_requests_are_refused_not_throttled(alice, tiny_rate, client):
     for _ in range(3):
         assert client.get("/api/v1/items").status_code == 401
+
+
+def test_each_key_also_has_its_own_budget(alice, monkeypatch):
+    from tenants.models import ApiKey
+    from tenants.throttling import KeyRateThrottle
+
+    monkeypatch.setattr(KeyRateThrottle, "THROTTLE_RATES", {"key": "2/min"})
+    first, second = alice.client_with("read"), alice.client_with("read")
+    for client in (first, second):
+        key = ApiKey.objects.get(lookup=ApiKey.parse_lookup(client._credentials["HTTP_X_API_KEY"]))
+        cache.delete(KeyRateThrottle.cache_format % {"scope": "key", "ident": key.pk})
+    assert first.get("/api/v1/items").status_code == 200
+    assert first.get("/api/v1/items").status_code == 200
+    throttled = first.get("/api/v1/items")
+    assert throttled.status_code == 429 and int(throttled["Retry-After"]) > 0
+    assert second.get("/api/v1/items").status_code == 200, "another key of the same tenant is unaffected"
