@@ -89,6 +89,12 @@
           bar.classList.add(run.status === "succeeded" ? "done" : "failed");
           if (run.error) { error.textContent = run.error; error.hidden = false; }
           box.querySelector("[data-finished]").hidden = false;
+          box.querySelectorAll("[data-while-running]").forEach(function (el) { el.hidden = true; });
+          document.querySelectorAll("[data-run-status='" + run.number + "']").forEach(function (badge) {
+            badge.textContent = run.status;
+            badge.className = "badge " + run.status;
+          });
+          document.querySelectorAll("[data-train-button]").forEach(function (button) { button.disabled = false; });
         })
         .catch(function () { window.setTimeout(tick, 3000); });
     }

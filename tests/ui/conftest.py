@@ -6,6 +6,8 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 
+from .helpers import load_events
+
 
 @pytest.fixture(autouse=True)
 def fresh_cache() -> None:
@@ -59,15 +61,5 @@ def no_queue(monkeypatch) -> list:
 
 @pytest.fixture
 def events(alice, catalogue) -> None:
-    """A few interactions of two of alice's end users, ann and ben (popularity: sku-2 > sku-1 > others)."""
-    from reranking.services.ingest import ingest_events
-
-    rows = [
-        {"user_id": "ann", "item_id": "sku-1", "event_type": "view", "timestamp": "2026-01-01T10:00:00Z"},
-        {"user_id": "ann", "item_id": "sku-2", "event_type": "click", "timestamp": "2026-01-01T10:05:00Z"},
-        {"user_id": "ann", "item_id": "sku-2", "event_type": "add_to_cart", "timestamp": "2026-01-01T10:06:00Z"},
-        {"user_id": "ben", "item_id": "sku-2", "event_type": "purchase", "timestamp": "2026-01-02T09:00:00Z"},
-        {"user_id": "ben", "item_id": "sku-3", "event_type": "view", "timestamp": "2026-01-02T09:01:00Z"},
-        {"user_id": "ben", "item_id": "sku-1", "event_type": "view", "timestamp": "2026-01-02T09:02:00Z"},
-    ]
-    assert ingest_events(alice.tenant, rows).stored == len(rows)
+    """A few interactions of two of alice's end users, ann and ben (popularity: sku-2 > sku-1 > sku-3)."""
+    load_events(alice.tenant)
