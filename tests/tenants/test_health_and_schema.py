@@ -56,3 +56,12 @@ def test_the_schema_documents_the_api_key(client):
 
 def test_the_docs_page_renders(client):
     assert client.get("/api/docs/").status_code == 200
+
+
+def test_the_schema_validates_without_warnings(tmp_path):
+    from django.core.management import call_command
+
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yml"))
+    schema = yaml.safe_load((tmp_path / "schema.yml").read_text())
+    assert {"/api/v1/rerank/", "/api/v1/users/{user_id}/recommendations/", "/api/v1/rules/", "/api/v1/privacy/",
+            "/api/v1/models/train/"} <= set(schema["paths"])
