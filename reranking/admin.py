@@ -122,7 +122,8 @@ class ModelVersionAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{tenant}: {exc}", messages.ERROR)
                 continue
             state = "queued" if created else f"already {run.status}"
-            self.message_user(request, f"{tenant}: v{run.number} {state}.", messages.SUCCESS if created else messages.INFO)
+            level = messages.SUCCESS if created else messages.INFO
+            self.message_user(request, f"{tenant}: v{run.number} {state}.", level)
 
     @admin.action(description="Activate (or roll back to) the selected versions")
     def activate(self, request, queryset):

@@ -426,7 +426,8 @@ class ModelListView(TenantViewMixin, ListView):
         for version in history:
             methods = method_metrics(version)
             series["re-ranker"].append(methods.get("reranker", {}).get("ndcg@10"))
-            baselines = [m.get("ndcg@10") for name, m in methods.items() if name != "reranker" and m.get("ndcg@10") is not None]
+            baselines = [m["ndcg@10"] for name, m in methods.items()
+                         if name != "reranker" and m.get("ndcg@10") is not None]
             series["best baseline"].append(max(baselines) if baselines else None)
         chart = line_chart([f"v{v.number}" for v in history], series) if history else None
         return super().get_context_data(
@@ -510,7 +511,8 @@ class ModelActivateView(TenantViewMixin, DetailView):
             if outcome == "activated":
                 messages.success(request, f"v{version.number} is now active.")
             else:
-                messages.info(request, f"v{version.number}'s rankings are being recomputed; it becomes active when they are ready.")
+                messages.info(request, f"v{version.number}'s rankings are being recomputed; "
+                                       "it becomes active when they are ready.")
         return redirect("ui:models", tenant_slug=self.tenant.slug)
 
 

@@ -92,8 +92,8 @@ def simulate_training(tenant, stop: threading.Event) -> None:
         while run is None and not stop.is_set():
             run = ModelVersion.objects.filter(tenant=tenant, status="queued").first()
             time.sleep(0.2)
-        steps = [("running", "embedding", 5), ("running", "training epoch 1/2", 35), ("running", "training epoch 2/2", 70),
-                 ("running", "precompute 1/1", 90), ("succeeded", "done", 100)]
+        steps = [("running", "embedding", 5), ("running", "training epoch 1/2", 35),
+                 ("running", "training epoch 2/2", 70), ("running", "precompute 1/1", 90), ("succeeded", "done", 100)]
         for status, phase, progress in steps:
             if stop.wait(1.2):
                 return
@@ -156,8 +156,8 @@ def test_create_and_revoke_an_api_key(open_page, alice):
 def test_every_page_fits_a_phone(open_page, alice, ui_events, name):
     page = open_page(PHONE)
     login(page, "alice", "pw-alice")
-    paths = {"dashboard": "", "items": "items/", "rules": "rules/", "models": "models/", "explorer": "explorer/?user=ben",
-             "privacy": "privacy/", "keys": "keys/"}
+    paths = {"dashboard": "", "items": "items/", "rules": "rules/", "models": "models/",
+             "explorer": "explorer/?user=ben", "privacy": "privacy/", "keys": "keys/"}
     page.goto(f"/t/{alice.tenant.slug}/{paths[name]}")
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], "the page scrolls sideways"
     shot(page, f"phone-{name}")

@@ -23,7 +23,8 @@ def test_it_shows_counts_and_an_events_chart(owner, url, events):
 def test_it_shows_the_active_model_and_the_last_run(owner, url, alice):
     ModelVersion.objects.create(tenant=alice.tenant, number=1, status="succeeded", is_active=True,
                                 activated_at=timezone.now(), metrics={"validation": {"reranker": {"ndcg@10": 0.4321}}})
-    ModelVersion.objects.create(tenant=alice.tenant, number=2, status="failed", error="TrainingRefused: too little data")
+    ModelVersion.objects.create(tenant=alice.tenant, number=2, status="failed",
+                                error="TrainingRefused: too little data")
     html = owner.get(url("ui:dashboard")).content.decode()
     assert "0.4321" in html
     assert "v2" in html and "failed" in html and "too little data" in html

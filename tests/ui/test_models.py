@@ -10,7 +10,10 @@ pytestmark = pytest.mark.django_db
 
 METRICS = {
     "validation": {"reranker": {"ndcg@10": 0.30}},
-    "methods": [{"name": "popular", "ndcg@10": 0.10, "hit@10": 0.2}, {"name": "reranker", "ndcg@10": 0.25, "hit@10": 0.4}],
+    "methods": [
+        {"name": "popular", "ndcg@10": 0.10, "hit@10": 0.2},
+        {"name": "reranker", "ndcg@10": 0.25, "hit@10": 0.4},
+    ],
 }
 
 

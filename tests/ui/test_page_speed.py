@@ -32,7 +32,8 @@ def demo_shop(alice):
     Rule.objects.create(tenant=alice.tenant, name="books up", kind="boost",
                         params={"when": {"field": "category", "op": "eq", "value": "Books"}, "weight": 0.2})
     for number in range(1, 9):
-        methods = [{"name": "popular", "ndcg@10": 0.1 + number / 100}, {"name": "reranker", "ndcg@10": 0.3 + number / 100}]
+        methods = [{"name": "popular", "ndcg@10": 0.1 + number / 100},
+                   {"name": "reranker", "ndcg@10": 0.3 + number / 100}]
         ModelVersion.objects.create(tenant=alice.tenant, number=number, status="succeeded", is_active=number == 8,
                                     activated_at=timezone.now(), metrics={"methods": methods})
     return {"user": events[0]["user_id"], "item": items[0]["item_id"]}

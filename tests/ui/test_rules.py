@@ -48,11 +48,13 @@ def test_a_rule_that_cannot_apply_is_refused_naming_the_field(owner, url, alice)
     "overrides, message",
     [
         ({"params": "{not json"}, "Enter a valid JSON."),
-        ({"params": json.dumps({"when": {"field": "price", "op": "lt", "value": 5}, "weight": -1})}, "must be greater than 0"),
+        ({"params": json.dumps({"when": {"field": "price", "op": "lt", "value": 5}, "weight": -1})},
+         "must be greater than 0"),
         ({"kind": "diversity", "params": json.dumps({"top": 3})}, "give exactly one of max_per_category or mmr_lambda"),
         ({"name": ""}, "This field is required."),
         ({"starts_at": "2026-05-02T00:00", "ends_at": "2026-05-01T00:00"}, "must be after starts_at"),
-        ({"kind": "pin", "params": json.dumps({"item_id": "no-such-sku", "position": 1})}, "no item &#x27;no-such-sku&#x27;"),
+        ({"kind": "pin", "params": json.dumps({"item_id": "no-such-sku", "position": 1})},
+         "no item &#x27;no-such-sku&#x27;"),
     ],
 )
 def test_invalid_forms_show_the_error(owner, url, catalogue, overrides, message):
