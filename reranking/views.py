@@ -54,27 +54,30 @@ def bar_chart(points: list[tuple[str, int]], width: int = 600, height: int = 150
             "first": points[0][0] if points else "", "last": points[-1][0] if points else ""}
 
 
-def line_chart(labels: list[str], series: dict[str, list[float | None]], width: int = 600, height: int = 200) -> dict:
-    """Return the geometry of an SVG line chart: one polyline per series over shared x labels."""
-    pad_x, pad_top, pad_bottom = 40, 12, 24
+def line_chart(labels: list[str], series: dict[str, list[float | None]]) -> dict:
+    """Return a line chart in percent of its plot area: one polyline per series over shared x labels.
+
+    The lines are an SVG stretched to the plot (non-scaling strokes); dots and labels are HTML placed by
+    percentage, so text keeps its size and dots stay round at any width.
+    """
     values = [v for line in series.values() for v in line if v is not None]
-    top = (max(values) * 1.15) if values and max(values) > 0 else 1.0
-    step = (width - 2 * pad_x) / max(len(labels) - 1, 1)
-    plot_h = height - pad_top - pad_bottom
+    peak = max(values, default=0.0)
+    top = peak * 1.15 if peak > 0 else 1.0
+    single = len(labels) == 1
+
+    def x(i: int) -> float:
+        return 50.0 if single else round(100 * i / (len(labels) - 1), 2)
 
     def y(value: float) -> float:
-        return round(pad_top + plot_h * (1 - value / top), 1)
+        return round(100 * (1 - value / top), 2)
 
     lines = []
     for n, (name, line) in enumerate(series.items()):
-        points = [{"x": round(pad_x + i * step, 1), "y": y(v), "value": v, "label": labels[i]}
-                  for i, v in enumerate(line) if v is not None]
+        points = [{"x": x(i), "y": y(v), "value": v, "label": labels[i]} for i, v in enumerate(line) if v is not None]
         lines.append({"name": name, "css": f"series-{n}", "points": points,
                       "path": " ".join(f"{p['x']},{p['y']}" for p in points)})
-    ticks = [{"y": y(top * f / 1.15), "value": round(top * f / 1.15, 3)} for f in (0, 0.5, 1.0)]
-    xlabels = [{"x": round(pad_x + i * step, 1), "label": label} for i, label in enumerate(labels)]
-    return {"width": width, "height": height, "lines": lines, "ticks": ticks, "xlabels": xlabels,
-            "base": height - pad_bottom, "left": pad_x, "right": width - pad_x}
+    ticks = [{"y": y(value), "value": value} for value in (0.0, peak / 2, peak)] if peak > 0 else [{"y": 100.0, "value": 0.0}]
+    return {"lines": lines, "ticks": ticks, "xlabels": [{"x": x(i), "label": label} for i, label in enumerate(labels)]}
 
 
 # --- entry, tenant picker, dashboard -----------------------------------------------------------

@@ -179,3 +179,19 @@ def test_the_laptop_nav_is_always_visible(open_page, alice):
     login(page, "alice", "pw-alice")
     assert page.is_visible("nav.nav >> text=Rules") and not page.is_visible(".nav-toggle")
     shot(page, "laptop-dashboard")
+
+
+def test_charts_render_on_the_dashboard_and_models_pages(open_page, alice, ui_events):
+    for number, (baseline, reranker) in enumerate([(0.10, 0.21), (0.12, 0.26), (0.11, 0.31)], start=1):
+        methods = [{"name": "popular", "ndcg@10": baseline, "hit@10": 0.3}, {"name": "reranker", "ndcg@10": reranker}]
+        ModelVersion.objects.create(tenant=alice.tenant, number=number, status="succeeded", rankings_ready=True,
+                                    is_active=number == 3, metrics={"methods": methods})
+    ModelVersion.objects.create(tenant=alice.tenant, number=4, status="failed", error="RuntimeError: out of memory")
+    page = open_page(LAPTOP)
+    login(page, "alice", "pw-alice")
+    assert page.locator("svg.bars rect.bar").count() == 30
+    shot(page, "laptop-dashboard-events")
+    page.goto(f"/t/{alice.tenant.slug}/models/")
+    assert page.locator(".linechart polyline").count() == 2
+    assert page.is_visible("text=RuntimeError: out of memory")
+    shot(page, "laptop-models-history")
