@@ -39,6 +39,16 @@ def pytest_collection_modifyitems(config, items) -> None:
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def fresh_process_memos():
+    """Per-process serving memos must not carry one test's rows into the next (ids are reused)."""
+    from reranking.services import cache
+
+    cache._local.clear()
+    cache.forget_items()
+    yield
+
+
 @dataclass
 class TenantCtx:
     tenant: object

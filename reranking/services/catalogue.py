@@ -13,6 +13,7 @@ from reranking.models import Item
 from reranking.models.catalogue import ITEM_FIELDS
 from tenants.models import Tenant
 
+from .cache import forget_items
 from .rows import ITEM_KEYS, RowError, clean_item
 
 IN_CHUNK = 2000  # SQLite caps bound parameters; PostgreSQL plans large IN lists poorly
@@ -102,12 +103,14 @@ def upsert_items(tenant: Tenant, rows: Iterable[Any], *, strict_keys: bool = Tru
             for item in changed:
                 item.updated_at = now
             Item.objects.bulk_update(changed, [*ITEM_FIELDS, "is_deleted", "updated_at"], batch_size=1000)
+    forget_items()
     return result
 
 
 def soft_delete_item(item: Item) -> None:
     item.is_deleted = True
     item.save(update_fields=["is_deleted", "updated_at"])
+    forget_items()
 
 
 def read_item_csv(data: bytes | str) -> list[dict]:

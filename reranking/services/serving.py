@@ -7,6 +7,7 @@ the mechanism selected (post-processing keeps the guarantee) and model scores ar
 """
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -72,7 +73,7 @@ def active_version(tenant: Tenant) -> dict | None:
         row = ModelVersion.objects.for_tenant(tenant).filter(is_active=True).values("id", "number", "artifact_path").first()
         return row or {}
 
-    return cache.remember(cache.active_key(tenant.pk), ACTIVE_TTL, load) or None
+    return cache.remember(cache.active_key(tenant.pk), ACTIVE_TTL, load, local=True) or None
 
 
 def tenant_rules(tenant: Tenant) -> list[engine.Rule]:
@@ -83,7 +84,7 @@ def tenant_rules(tenant: Tenant) -> list[engine.Rule]:
             for r in Rule.objects.for_tenant(tenant).filter(enabled=True)
         ]
 
-    return [engine.Rule(**row) for row in cache.remember(cache.rules_key(tenant.pk), RULES_TTL, load)]
+    return [engine.Rule(**row) for row in cache.remember(cache.rules_key(tenant.pk), RULES_TTL, load, local=True)]
 
 
 def privacy_of(tenant: Tenant) -> dict:
@@ -91,7 +92,7 @@ def privacy_of(tenant: Tenant) -> dict:
         s = PrivacySettings.for_tenant(tenant)
         return {"dp": s.dp_enabled, "epsilon": s.epsilon, "max_epsilon": s.max_epsilon, "max_results": s.max_results}
 
-    return cache.remember(cache.privacy_key(tenant.pk), RULES_TTL, load)
+    return cache.remember(cache.privacy_key(tenant.pk), RULES_TTL, load, local=True)
 
 
 def popular_items(tenant: Tenant) -> list[tuple[str, float]]:
@@ -163,10 +164,29 @@ def content_candidates(version: dict, context: list[str], n: int = POPULAR_N) ->
 
 
 def item_rows(tenant: Tenant, item_ids: Sequence[str]) -> dict[str, dict]:
-    rows = Item.objects.for_tenant(tenant).filter(external_id__in=list(item_ids), is_deleted=False).values(
-        "external_id", "title", "category", "tags", "attributes", "price", "available", "created_at"
-    )
-    return {row["external_id"]: row for row in rows}
+    """Return the live catalogue rows of these ids; memoised per process for cache.ITEM_MEMO_SECONDS."""
+    now = time.monotonic()
+    found: dict[str, dict] = {}
+    missing = []
+    for item_id in item_ids:
+        hit = cache.item_memo.get((tenant.pk, item_id))
+        if hit is not None and hit[0] > now:
+            if hit[1] is not None:
+                found[item_id] = hit[1]
+        else:
+            missing.append(item_id)
+    if missing:
+        rows = Item.objects.for_tenant(tenant).filter(external_id__in=missing, is_deleted=False).values(
+            "external_id", "title", "category", "tags", "attributes", "price", "available", "created_at"
+        )
+        fetched = {row["external_id"]: row for row in rows}
+        if len(cache.item_memo) > 200_000:
+            cache.item_memo.clear()
+        for item_id in missing:
+            cache.item_memo[(tenant.pk, item_id)] = (now + cache.ITEM_MEMO_SECONDS, fetched.get(item_id))
+        found.update(fetched)
+    return found
+
 
 
 # ---- shaping ---------------------------------------------------------------------------------
