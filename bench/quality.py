@@ -19,7 +19,7 @@ from reranking.ml.data import load_movielens  # noqa: E402
 from reranking.ml.evaluate import format_table, run  # noqa: E402
 
 DEFAULT_PATH = os.path.join(ROOT, "..", "shared", "datasets", "ml-latest-small")
-SOURCES = ("item_knn", "als", "text", "recent_popularity")
+SOURCES = ("transition", "item_knn", "als", "text", "recent_popularity")
 
 
 def main() -> int:

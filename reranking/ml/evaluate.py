@@ -12,6 +12,7 @@ import sys
 import time
 
 import numpy as np
+import torch
 
 from .artifact import History, Reranker
 from .config import RerankerConfig
@@ -22,7 +23,10 @@ COLUMNS = ("ndcg@10", "hit@10", "mrr@10", "coverage@10")
 
 
 def measure_latency(model: Reranker, dataset: Dataset, n_users: int = 100, seed: int = 0) -> dict[str, float]:
-    """Return p50/p95 ms of `rerank` on 200 candidates for one user, and `recommend` users per second."""
+    """Return p50/p95 ms of `rerank` on 200 candidates for one user, and `recommend` users per second.
+
+    Measured with one torch thread, as the web process runs.
+    """
     rng = np.random.default_rng(seed)
     seqs = dataset.user_sequences()
     users = rng.choice(len(seqs), size=min(n_users, len(seqs)), replace=False) if seqs else []
@@ -31,6 +35,8 @@ def measure_latency(model: Reranker, dataset: Dataset, n_users: int = 100, seed:
                          [dataset.event_type_names[t] for t in dataset.event_types[seqs[u]]]) for u in users]
     if not histories:
         return {"score_ms_p50": 0.0, "score_ms_p95": 0.0, "recommend_users_per_second": 0.0}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in the web process
     start = time.perf_counter()
     recs = model.recommend(histories, k=model.config.n_candidates)
     per_second = len(histories) / (time.perf_counter() - start)
@@ -41,6 +47,7 @@ def measure_latency(model: Reranker, dataset: Dataset, n_users: int = 100, seed:
         t = time.perf_counter()
         model.rerank(history, candidates[:200])
         times.append(1000 * (time.perf_counter() - t))
+    torch.set_num_threads(threads)
     return {"score_ms_p50": float(np.median(times)), "score_ms_p95": float(np.percentile(times, 95)),
             "recommend_users_per_second": per_second}
 

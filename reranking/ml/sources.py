@@ -1,6 +1,7 @@
 """First-stage candidate sources and their reciprocal-rank fusion into the list the re-ranker re-orders.
 
-Sources: implicit ALS (Hu, Koren & Volinsky, ICDM 2008) with per-query user fold-in; item-kNN
+Sources: item-to-item transitions (a first-order Markov chain over each user's next few events, as in
+FPMC, Rendle et al., WWW 2010, without the factorisation) over a recency-weighted history; implicit ALS (Hu, Koren & Volinsky, ICDM 2008) with per-query user fold-in; item-kNN
 (Sarwar et al., WWW 2001) with cosine + shrinkage over a recency-weighted history; item-to-item
 MiniLM text similarity over the same weighted history; time-decayed ("recent") popularity at the
 query time. Merging is weighted reciprocal rank fusion (Cormack et al., SIGIR 2009).
@@ -17,7 +18,7 @@ import torch
 
 from .config import RerankerConfig
 
-SOURCES = ("item_knn", "als", "text", "recent_popularity")
+SOURCES = ("transition", "item_knn", "als", "text", "recent_popularity")
 N_FEATURES = 2 * len(SOURCES) + 4
 RRF_K = 10.0  # small k: trust the top of each source; chosen on validation recall@N
 DAY = 86400.0
@@ -70,6 +71,9 @@ class FirstStage:
         self.config = config
         self.state = state
         self.n_items = len(state["popularity"])
+        # int64 copies of the neighbour tables, made once: converting per query was half of a rerank call.
+        self._tables = {p: (torch.from_numpy(state[f"{p}_idx"]).long(), torch.from_numpy(state[f"{p}_sim"]))
+                        for p in ("trans", "knn", "text") if f"{p}_idx" in state}
 
     @classmethod
     def fit(cls, config: RerankerConfig, n_items: int, seqs: list[np.ndarray], times: list[np.ndarray],
@@ -83,6 +87,7 @@ class FirstStage:
         x.data[:] = 1.0
         state = {"popularity": np.asarray(x.sum(0)).ravel().astype(np.float32)}
         state.update(_fit_knn(config, x))
+        state.update(_fit_transitions(config, n_items, seqs, np.asarray(x.sum(0)).ravel()))
         state.update(_fit_als(config, x))
         state.update(_fit_recent_popularity(config, n_items, items, stamps))
         state["text_idx"], state["text_sim"] = text_nn
@@ -104,8 +109,7 @@ class FirstStage:
 
     def _neighbour_scores(self, recent: torch.Tensor, weights: torch.Tensor, prefix: str) -> torch.Tensor:
         """Return (B, I): sum over recent items of weight * similarity, spread onto each neighbour."""
-        idx = torch.from_numpy(self.state[f"{prefix}_idx"]).long()  # (I, K)
-        sim = torch.from_numpy(self.state[f"{prefix}_sim"])  # (I, K)
+        idx, sim = self._tables[prefix]  # (I, K) int64, (I, K) float32
         safe = recent.clamp(min=0)
         nb = idx[safe]  # (B, R, K)
         val = sim[safe] * weights.unsqueeze(-1)  # (B, R, K)
@@ -156,6 +160,7 @@ class FirstStage:
         snapshot = np.searchsorted(self.state["pop_times"], q.now, side="right") - 1
         pop_recent = self.state["pop_matrix"][np.clip(snapshot, 0, None)] * (snapshot >= 0)[:, None]
         return {
+            "transition": self._neighbour_scores(recent, weights, "trans"),
             "item_knn": self._neighbour_scores(recent, weights, "knn"),
             "als": torch.from_numpy(users) @ torch.from_numpy(self.state["als_items"]).T,
             "text": self._neighbour_scores(recent, weights, "text"),
@@ -244,6 +249,33 @@ def _fit_knn(config: RerankerConfig, x: sp.csr_matrix) -> dict[str, np.ndarray]:
 
     idx, sim = neighbour_lists(rows, x.shape[1], config.knn_neighbours)
     return {"knn_idx": idx, "knn_sim": sim}
+
+
+def _fit_transitions(config: RerankerConfig, n_items: int, seqs: list[np.ndarray],
+                     counts: np.ndarray) -> dict[str, np.ndarray]:
+    """Return each item's top successors: sum over users of 1/d when j comes d <= window events after i.
+
+    Normalised by count(i)**transition_norm only: damping the successor's popularity too (as cosine
+    does) lost a third of validation NDCG@10 on ml-latest-small.
+    """
+    rows, cols, vals = [], [], []
+    for s in seqs:
+        for d in range(1, min(config.transition_window, len(s) - 1) + 1):
+            rows.append(s[:-d]); cols.append(s[d:]); vals.append(np.full(len(s) - d, 1.0 / d, np.float32))
+    if rows:
+        t = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_items, n_items))
+    else:
+        t = sp.csr_matrix((n_items, n_items), dtype=np.float32)
+    t.sum_duplicates()
+    scale = torch.from_numpy(np.maximum(counts, 1.0).astype(np.float32) ** -config.transition_norm)
+
+    def block(a: int, b: int) -> torch.Tensor:
+        out = torch.from_numpy(t[a:b].toarray()) * scale[a:b, None]  # (C, I)
+        out[torch.arange(b - a), torch.arange(a, b)] = 0.0
+        return out
+
+    idx, sim = neighbour_lists(block, n_items, config.knn_neighbours)
+    return {"trans_idx": idx, "trans_sim": sim}
 
 
 def _fit_als(config: RerankerConfig, x: sp.csr_matrix) -> dict[str, np.ndarray]:
