@@ -39,7 +39,7 @@ class RerankerConfig:
     n_heads: int = 2
     n_history_layers: int = 2
     n_candidate_layers: int = 1  # PRM-style self-attention over the candidate list
-    dropout: float = 0.2
+    dropout: float = 0.0  # 0.2 gave the same validation NDCG@10 at 3 epochs and costs ~15% of a CPU step
     text_dim: int = 384  # MiniLM output size
 
     # --- training ---
