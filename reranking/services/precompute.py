@@ -29,10 +29,19 @@ CHUNK_USERS = 256
 KEEP_RANKED_VERSIONS = 3  # the active one and two to roll back to without recomputing
 
 
-@lru_cache(maxsize=4)
 def load_model(artifact_path: str) -> Reranker:
-    """Load a version's model once per process (artifacts never change once written)."""
-    return Reranker.load(Path(settings.MEDIA_ROOT) / artifact_path)
+    """Load a version's model once per process.
+
+    Keyed by the absolute folder and its config's mtime, so a folder rewritten for a re-created tenant
+    (same slug, same version number) or another MEDIA_ROOT is never served from a stale copy.
+    """
+    folder = Path(settings.MEDIA_ROOT) / artifact_path
+    return _load_model(str(folder), (folder / "config.json").stat().st_mtime_ns)
+
+
+@lru_cache(maxsize=4)
+def _load_model(folder: str, mtime_ns: int) -> Reranker:
+    return Reranker.load(folder)
 
 
 def plan_shards(version: ModelVersion) -> list[PrecomputeShard]:

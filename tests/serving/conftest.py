@@ -13,7 +13,7 @@ from reranking.services.catalogue import upsert_items
 from reranking.services.ingest import ingest_events
 
 SHOP = {"seed": 3, "n_users": 60, "lines_per_category": 4}
-QUICK = {"max_epochs": 2, "patience": 1}
+QUICK = {"max_epochs": 1, "patience": 1, "max_train_lists": 2000, "crossfit_folds": 2, "n_negatives": 64}
 
 
 @pytest.fixture(scope="session")

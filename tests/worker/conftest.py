@@ -1,6 +1,7 @@
 """Fixtures for training tests: a small generated shop, quick training settings, real worker processes."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -18,7 +19,7 @@ from reranking.services.ingest import ingest_events
 
 ROOT = Path(__file__).resolve().parents[2]
 # Few epochs: these tests check the pipeline, not model quality (tests/ml and bench/ do that).
-QUICK = {"max_epochs": 2, "patience": 1}
+QUICK = {"max_epochs": 1, "patience": 1, "max_train_lists": 2000, "crossfit_folds": 2, "n_negatives": 64}
 
 
 def load_small_shop(tenant, n_users: int = 60, seed: int = 3) -> None:
@@ -54,7 +55,7 @@ class WorkerProcess:
             "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
             "CELERY_RESULT_BACKEND": settings.CELERY_RESULT_BACKEND,
             "RECS_MEDIA_ROOT": str(media_root),
-            "RECS_TRAINING_OVERRIDES": '{"max_epochs": 2, "patience": 1}',
+            "RECS_TRAINING_OVERRIDES": json.dumps(QUICK),
             "OMP_NUM_THREADS": "1",
             **(extra_env or {}),
         }
