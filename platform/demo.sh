@@ -18,8 +18,9 @@ trap 'kill $worker 2>/dev/null || true' EXIT INT TERM
 cat <<MSG
 
 The demo is ready. Serving on http://localhost:8000
-  admin:    http://localhost:8000/admin/   (staff: create one with manage.py createsuperuser)
+  web UI:   http://localhost:8000/          (log in with the login below)
   API docs: http://localhost:8000/api/docs/
+  staff:    http://localhost:8000/admin/    (create a staff login with: manage.py createsuperuser)
 $(sed 's/^/  /' var/demo-credentials.txt)
 Try:
   curl -H "X-Api-Key: $(sed -n 's/^api key: //p' var/demo-credentials.txt)" http://localhost:8000/api/v1/items

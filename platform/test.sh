@@ -10,6 +10,9 @@ if grep -q "postgres=up" <<<"$state" && [ -z "${DATABASE_URL:-}" ]; then
 fi
 if grep -q "redis=up" <<<"$state" && [ -z "${REDIS_URL:-}" ]; then
   export REDIS_URL="redis://127.0.0.1:6379/9"
+  # Its own database: tests that clear the cache must not drop queued tasks.
+  export CELERY_BROKER_URL=${CELERY_BROKER_URL:-redis://127.0.0.1:6379/10}
+  export CELERY_RESULT_BACKEND=${CELERY_RESULT_BACKEND:-redis://127.0.0.1:6379/10}
 fi
 echo "test database: ${DATABASE_URL:-sqlite (embedded)}; redis: ${REDIS_URL:-none}"
 exec "$PY" -m pytest "$@"
