@@ -13,7 +13,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from reranking.models import Event, ModelVersion, RunStatus, TrainingPolicy
-from reranking.services import precompute, training
+from reranking.services import precompute, privacy, training
 from reranking.services.embeddings import embed_items as embed_items_service
 from tenants.models import Tenant
 
@@ -88,3 +88,15 @@ def schedule_retraining() -> list[str]:
             if created:
                 queued.append(tenant.slug)
     return queued
+
+
+@shared_task(name="worker.tasks.retry_overdue_erasures")
+def retry_overdue_erasures() -> list[int]:
+    """Re-request the clean retrain of erasures still pending past their tenant's deadline."""
+    return privacy.retry_overdue_erasures()
+
+
+@shared_task(name="worker.tasks.delete_expired_events", soft_time_limit=3 * 3600, time_limit=3 * 3600 + 300)
+def delete_expired_events() -> dict[str, int]:
+    """Delete events past each tenant's retention period; returns {tenant slug: events deleted}."""
+    return privacy.delete_expired_events()

@@ -189,4 +189,6 @@ RECS_TRAINING_OVERRIDES = env.json("RECS_TRAINING_OVERRIDES", default={})
 CELERY_BEAT_SCHEDULE = {
     "schedule-retraining": {"task": "worker.tasks.schedule_retraining", "schedule": 300.0},
     "reap-stale-runs": {"task": "worker.tasks.reap_stale_runs", "schedule": 60.0},
+    "retry-overdue-erasures": {"task": "worker.tasks.retry_overdue_erasures", "schedule": 600.0},
+    "delete-expired-events": {"task": "worker.tasks.delete_expired_events", "schedule": 24 * 3600.0},
 }

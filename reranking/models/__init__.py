@@ -1,10 +1,11 @@
 """Tenant-owned data: the catalogue, end users, interactions, and the models trained on them."""
 from .catalogue import Item
+from .erasure import ErasureRecord
 from .events import EndUser, Event
 from .serving import PrivacySettings, Rule
 from .versions import IN_FLIGHT, ItemEmbedding, ModelVersion, PrecomputeShard, Ranking, RunStatus, TrainingPolicy
 
 __all__ = [
     "Item", "EndUser", "Event", "ModelVersion", "PrecomputeShard", "Ranking", "ItemEmbedding", "RunStatus",
-    "TrainingPolicy", "IN_FLIGHT", "Rule", "PrivacySettings",
+    "TrainingPolicy", "IN_FLIGHT", "Rule", "PrivacySettings", "ErasureRecord",
 ]

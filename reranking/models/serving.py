@@ -45,12 +45,18 @@ class Rule(TenantOwned):
 
 
 class PrivacySettings(TenantOwned):
-    """Differential-privacy options for what the tenant's API returns."""
+    """Differential-privacy options for what the tenant's API returns, event retention and erasure deadlines."""
 
     dp_enabled = models.BooleanField(default=False, help_text="Add Gumbel noise to served rankings.")
     epsilon = models.FloatField(default=4.0, help_text="Privacy budget per request; smaller is more private.")
     max_epsilon = models.FloatField(default=10.0, help_text="Largest epsilon a request may ask for.")
     max_results = models.PositiveIntegerField(default=20, help_text="Most results one request returns under DP.")
+    retention_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Delete interactions older than this many days; empty keeps them forever."
+    )
+    erasure_retrain_hours = models.PositiveIntegerField(
+        default=24, help_text="After an erasure, retry the retrain if no clean model is active within this many hours."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -66,6 +72,10 @@ class PrivacySettings(TenantOwned):
             errors["epsilon"] = "Must not exceed max_epsilon."
         if not (1 <= self.max_results <= 100):
             errors["max_results"] = "Must be between 1 and 100."
+        if self.retention_days is not None and not (1 <= self.retention_days <= 3650):
+            errors["retention_days"] = "Must be between 1 and 3650 days, or empty to keep events forever."
+        if not (1 <= self.erasure_retrain_hours <= 720):
+            errors["erasure_retrain_hours"] = "Must be between 1 and 720 hours."
         if errors:
             raise ValidationError(errors)
 

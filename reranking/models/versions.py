@@ -70,6 +70,9 @@ class ModelVersion(TenantOwned):
     activation_note = models.CharField(max_length=300, blank=True, default="")
     # Set when an admin activates a version whose rankings were pruned: activate once re-precomputed.
     activate_when_ready = models.BooleanField(default=False)
+    # Set on every version that existed when an end user was erased: it may have been trained on their
+    # events, so it can never be activated again (see services/privacy.py).
+    contains_erased_data = models.BooleanField(default=False)
 
     class Meta:
         constraints = [

@@ -19,6 +19,7 @@ from django.utils import timezone
 from reranking.ml.artifact import Reranker
 from reranking.models import EndUser, ModelVersion, PrecomputeShard, Ranking, RunStatus, TrainingPolicy
 
+from . import privacy
 from .cache import active_key
 from .cache import delete as cache_delete
 from .datasets import histories_for
@@ -27,6 +28,7 @@ from .training import set_progress, worker_name
 log = logging.getLogger(__name__)
 CHUNK_USERS = 256
 KEEP_RANKED_VERSIONS = 3  # the active one and two to roll back to without recomputing
+ERASED_NOTE = "Not activated: trained before an end user's data was erased (contains_erased_data)."
 
 
 def load_model(artifact_path: str) -> Reranker:
@@ -122,7 +124,9 @@ def maybe_finish(version_id: int) -> bool:
         users = sum(PrecomputeShard.objects.filter(version=version).values_list("n_users", flat=True))
         version.timings["precompute_users"] = users
         version.save(update_fields=["rankings_ready", "status", "finished_at", "phase", "progress", "timings"])
-        if version.activate_when_ready or passes_gate(version):
+        if version.contains_erased_data:
+            ModelVersion.objects.filter(pk=version.pk).update(activation_note=ERASED_NOTE, activate_when_ready=False)
+        elif version.activate_when_ready or passes_gate(version):
             activate(version)
         else:
             ModelVersion.objects.filter(pk=version.pk).update(activation_note=gate_note(version))
@@ -136,8 +140,8 @@ def active_version(tenant) -> ModelVersion | None:
 
 def passes_gate(version: ModelVersion) -> bool:
     current = active_version(version.tenant)
-    if current is None or current.pk == version.pk:
-        return True
+    if current is None or current.pk == version.pk or current.contains_erased_data:
+        return True  # a version trained after an erasure always replaces one trained before it
     new, old = version.validation_ndcg, current.validation_ndcg
     if old is None:
         return True
@@ -155,8 +159,20 @@ def gate_note(version: ModelVersion) -> str:
     )[:300]
 
 
+def refuse_erased(version: ModelVersion) -> None:
+    if version.contains_erased_data:
+        raise ValueError(
+            f"v{version.number} cannot be activated: it has contains_erased_data set (it was trained before an "
+            "end user's data was erased). Activate a version trained after the erasure."
+        )
+
+
 def activate(version: ModelVersion) -> None:
-    """Make this version the one served. Refuses a version without complete rankings."""
+    """Make this version the one served, completing the erasures it was trained after.
+
+    Refuses a version without complete rankings or one trained on erased data.
+    """
+    refuse_erased(version)
     if version.status != RunStatus.SUCCEEDED or not version.rankings_ready:
         raise ValueError(f"v{version.number} cannot be activated: it has no complete rankings.")
     with transaction.atomic():
@@ -166,12 +182,14 @@ def activate(version: ModelVersion) -> None:
         ModelVersion.objects.filter(pk=version.pk).update(
             is_active=True, activated_at=timezone.now(), activate_when_ready=False, activation_note=""
         )
+        privacy.complete_erasures(version)
         transaction.on_commit(lambda: cache_delete(active_key(version.tenant_id)))
     version.refresh_from_db()
 
 
 def request_activation(version: ModelVersion) -> str:
     """Activate now, or re-precompute first when this version's rankings were pruned. Returns what happened."""
+    refuse_erased(version)
     if version.rankings_ready:
         activate(version)
         return "activated"
