@@ -4,7 +4,9 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from reranking.api.serving_views import ModelVersionViewSet, PrivacyView, RecommendationsView, RerankView, RuleViewSet
+from reranking.api.serving_views import (
+    ErasureRecordViewSet, ModelVersionViewSet, PrivacyView, RecommendationsView, RerankView, RuleViewSet,
+)
 from reranking.api.views import EndUserViewSet, EventViewSet, ItemViewSet
 from tenants.api.views import ApiKeyViewSet, TenantView
 from tenants.health import health, live
@@ -18,6 +20,7 @@ router.register("users", EndUserViewSet, basename="enduser")
 router.register("keys", ApiKeyViewSet, basename="apikey")
 router.register("rules", RuleViewSet, basename="rule")
 router.register("models", ModelVersionViewSet, basename="modelversion")
+router.register("erasures", ErasureRecordViewSet, basename="erasure")
 
 urlpatterns = [
     re_path(r"^api/v1/tenant/?$", TenantView.as_view(), name="tenant"),

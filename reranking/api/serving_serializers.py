@@ -4,7 +4,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from reranking.models import ModelVersion, PrivacySettings, Rule
+from reranking.models import ErasureRecord, ModelVersion, PrivacySettings, Rule
 from reranking.services.serving import MAX_CANDIDATES
 
 
@@ -97,11 +97,15 @@ class PrivacySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = PrivacySettings
-        fields = ["dp_enabled", "epsilon", "max_epsilon", "max_results", "statement", "updated_at"]
+        fields = [
+            "dp_enabled", "epsilon", "max_epsilon", "max_results", "retention_days", "erasure_retrain_hours",
+            "statement", "updated_at",
+        ]
         read_only_fields = ["statement", "updated_at"]
 
     def validate(self, data: dict) -> dict:
-        probe = PrivacySettings(**{**{f: getattr(self.instance, f) for f in ("dp_enabled", "epsilon", "max_epsilon", "max_results")}, **data})
+        editable = ("dp_enabled", "epsilon", "max_epsilon", "max_results", "retention_days", "erasure_retrain_hours")
+        probe = PrivacySettings(**{**{f: getattr(self.instance, f) for f in editable}, **data})
         try:
             probe.clean()
         except DjangoValidationError as exc:
@@ -115,6 +119,22 @@ class ModelVersionSerializer(serializers.ModelSerializer):
         fields = [
             "number", "status", "phase", "progress", "error", "trigger", "created_at", "started_at", "finished_at",
             "device", "n_events", "n_users", "n_items", "metrics", "timings", "rankings_ready", "is_active",
-            "activated_at", "activation_note",
+            "activated_at", "activation_note", "contains_erased_data",
+        ]
+        read_only_fields = fields
+
+
+class ErasureRecordSerializer(serializers.ModelSerializer):
+    """An erasure's audit record: no user id, by design."""
+
+    requested_by = serializers.CharField(source="requested_by_name", read_only=True)
+    version = serializers.IntegerField(source="version.number", read_only=True, allow_null=True, default=None,
+                                       help_text="The first clean version activated after the erasure.")
+
+    class Meta:
+        model = ErasureRecord
+        fields = [
+            "id", "via", "requested_by", "created_at", "events_deleted", "rankings_deleted", "retrain_requested_at",
+            "retrain_attempts", "completed_at", "version",
         ]
         read_only_fields = fields

@@ -1,4 +1,4 @@
-"""Serving endpoints: recommendations, live re-ranking, rules, privacy settings and model versions."""
+"""Serving endpoints: recommendations, live re-ranking, rules, privacy settings, erasures and model versions."""
 from __future__ import annotations
 
 from dataclasses import asdict
@@ -9,7 +9,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from reranking import rules as engine
-from reranking.models import ModelVersion, PrivacySettings, Rule
+from reranking.models import ErasureRecord, ModelVersion, PrivacySettings, Rule
 from reranking.services import precompute, serving, training
 from tenants.api.base import TenantAPIView, TenantScopedViewSet
 from tenants.models import Scope
@@ -188,3 +188,16 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
             raise exceptions.ValidationError({"number": f"v{version.number} is {version.status}; only queued or running runs can be cancelled."})
         version.refresh_from_db()
         return Response(s.ModelVersionSerializer(version).data)
+
+
+class ErasureRecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
+    """Audit records of erased end users, newest first (erase with POST /users/{user_id}/erase)."""
+
+    model = ErasureRecord
+    serializer_class = s.ErasureRecordSerializer
+    lookup_field = "id"
+    lookup_value_regex = r"\d+"
+    read_scope = Scope.ADMIN  # who asked to be forgotten, and when, is for admins only
+
+    def safely_get_queryset(self, queryset):
+        return queryset.select_related("requested_by", "version").order_by("-created_at", "-id")

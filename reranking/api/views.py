@@ -9,6 +9,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from reranking.models import EndUser, Event, Item
+from reranking.services import privacy
 from reranking.services.catalogue import BatchInvalid, read_item_csv, soft_delete_item, upsert_items
 from reranking.services.ingest import ingest_events
 from reranking.services.rows import RowError
@@ -17,6 +18,7 @@ from tenants.api.errors import error_body
 from tenants.models import Scope
 
 from . import serializers as s
+from .serving_serializers import ErasureRecordSerializer
 
 
 def batch_from(data, key: str) -> list:
@@ -156,8 +158,22 @@ class EndUserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSco
     model = EndUser
     serializer_class = s.EndUserSerializer
 
+    write_scope = Scope.ADMIN
+
     def safely_get_queryset(self, queryset):
         return queryset.order_by("id")
+
+    @extend_schema(request=None, responses=ErasureRecordSerializer)
+    @action(detail=True, methods=["post"])
+    def erase(self, request, external_id=None):
+        """Erase the user (right to be forgotten): events, rankings and cache now; a clean retrain is queued.
+
+        Every existing model version is flagged `contains_erased_data` and can no longer be activated.
+        The audit record returned holds no user id.
+        """
+        user = self.get_object()
+        record = privacy.erase_user(self.tenant, user, privacy.Requester(via="api", api_key_name=request.auth.name))
+        return Response(ErasureRecordSerializer(record).data, status=status.HTTP_200_OK)
 
     @extend_schema(responses=s.EventSerializer(many=True))
     @action(detail=True, methods=["get"])
