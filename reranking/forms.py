@@ -8,7 +8,7 @@ from django import forms
 from django.conf import settings
 
 from reranking import rules as engine
-from reranking.models import Item, PrivacySettings, Rule
+from reranking.models import EndUser, Item, PrivacySettings, Rule
 
 # The largest CSV the upload page accepts; bigger catalogues go through the API or import_catalogue.
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
@@ -143,12 +143,14 @@ class UploadForm(forms.Form):
 class PrivacyForm(forms.ModelForm):
     class Meta:
         model = PrivacySettings
-        fields = ["dp_enabled", "epsilon", "max_epsilon", "max_results"]
+        fields = ["dp_enabled", "epsilon", "max_epsilon", "max_results", "retention_days", "erasure_retrain_hours"]
         labels = {
             "dp_enabled": "Differential privacy on served lists",
             "epsilon": "Epsilon (ε) per request",
             "max_epsilon": "Largest ε a request may ask for",
             "max_results": "Most results per request under DP",
+            "retention_days": "Keep interactions for (days)",
+            "erasure_retrain_hours": "Retrain deadline after an erasure (hours)",
         }
 
     def __init__(self, *args, read_only: bool = False, **kwargs) -> None:
@@ -156,6 +158,28 @@ class PrivacyForm(forms.ModelForm):
         if read_only:
             for field in self.fields.values():
                 field.disabled = True
+
+
+class ErasureForm(forms.Form):
+    """Erase one end user; the checkbox is the confirmation (nothing of theirs can be restored)."""
+
+    user_id = forms.CharField(max_length=200, label="End user id", strip=True)
+    confirm = forms.BooleanField(
+        label="I understand that this user's interactions and rankings are deleted for good and the model is retrained.",
+        error_messages={"required": "Tick the box to confirm the erasure."},
+    )
+
+    def __init__(self, *args, tenant=None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.tenant = tenant
+        self.user = None
+
+    def clean_user_id(self) -> str:
+        value = self.cleaned_data["user_id"]
+        self.user = EndUser.objects.for_tenant(self.tenant).filter(external_id=value).first()
+        if self.user is None:
+            raise forms.ValidationError("No end user with this id in this tenant.")
+        return value
 
 
 class ExplorerForm(forms.Form):

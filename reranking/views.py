@@ -26,9 +26,9 @@ from django.views import View
 from django.views.generic import CreateView, DeleteView, DetailView, FormView, ListView, TemplateView, UpdateView
 
 from reranking import rules as engine
-from reranking.forms import ExplorerForm, PreviewForm, PrivacyForm, RuleForm, UploadForm, examples_json, params_schema
-from reranking.models import IN_FLIGHT, EndUser, Event, Item, ModelVersion, PrivacySettings, Rule
-from reranking.services import catalogue, precompute, serving, training
+from reranking.forms import ErasureForm, ExplorerForm, PreviewForm, PrivacyForm, RuleForm, UploadForm, examples_json, params_schema
+from reranking.models import IN_FLIGHT, EndUser, ErasureRecord, Event, Item, ModelVersion, PrivacySettings, Rule
+from reranking.services import catalogue, precompute, privacy, serving, training
 from tenants.forms import ApiKeyForm
 from tenants.models import ApiKey, Membership
 from tenants.web import TenantViewMixin
@@ -36,6 +36,7 @@ from tenants.web import TenantViewMixin
 UPLOAD_SESSION_KEY = "ui:catalogue-upload"
 CHANGES_SHOWN = 50
 CHART_DAYS = 30
+ERASURES_SHOWN = 10
 
 
 # --- charts ----------------------------------------------------------------------------------
@@ -546,7 +547,22 @@ class PrivacyView(TenantViewMixin, FormView):
 
     def get_context_data(self, **kwargs) -> dict:
         saved = PrivacySettings.objects.get(pk=self.settings.pk)  # the form may hold unsaved, invalid values
-        return super().get_context_data(settings=saved, e_epsilon=math.exp(saved.epsilon), **kwargs)
+        kwargs.setdefault("erasure_form", ErasureForm(tenant=self.tenant))
+        erasures = self.scoped(ErasureRecord).select_related("requested_by", "version")[:ERASURES_SHOWN]
+        return super().get_context_data(settings=saved, e_epsilon=math.exp(saved.epsilon), erasures=erasures, **kwargs)
+
+    def post(self, request, *args, **kwargs):
+        """Save the settings, or erase an end user when the erasure form was sent (both need a manager)."""
+        if request.POST.get("action") != "erase":
+            return super().post(request, *args, **kwargs)
+        form = ErasureForm(request.POST, tenant=self.tenant)
+        if not form.is_valid():
+            return self.render_to_response(self.get_context_data(erasure_form=form))
+        record = privacy.erase_user(self.tenant, form.user, privacy.Requester(via="ui", user=request.user))
+        # The message names no user: it is stored in the session until shown.
+        messages.success(request, f"End user erased: {record.events_deleted} interactions and "
+                                  f"{record.rankings_deleted} rankings deleted; a clean retrain was requested.")
+        return redirect("ui:privacy", tenant_slug=self.tenant.slug)
 
     def form_valid(self, form):
         form.save()

@@ -11,14 +11,14 @@ pytestmark = pytest.mark.django_db
 
 
 def form(**overrides) -> dict:
-    return {**{"dp_enabled": "on", "epsilon": "2", "max_epsilon": "8", "max_results": "20"}, **overrides}
+    return {**{"dp_enabled": "on", "epsilon": "2", "max_epsilon": "8", "max_results": "20", "erasure_retrain_hours": "24"}, **overrides}
 
 
 def test_it_explains_each_setting_and_shows_the_statement(owner, url):
     html = owner.get(url("ui:privacy")).content.decode()
     assert "Differential privacy is off" in html
     assert "e<sup>ε</sup> ≈ 54.6" in html  # the default epsilon of 4
-    assert "Coming: erasure and retention" in html
+    assert "Erase an end user" in html and "Keep interactions for (days)" in html
 
 
 def test_it_saves_and_the_statement_follows(owner, url, alice):
