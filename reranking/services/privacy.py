@@ -46,41 +46,51 @@ def erase_user(tenant: Tenant, user: EndUser, requester: Requester) -> ErasureRe
     """
     assert user.tenant_id == tenant.pk, "erase_user needs one of the tenant's own users"
     external_id = user.external_id
-    version_ids = list(ModelVersion.objects.for_tenant(tenant).values_list("id", flat=True))
-    keys = [cache.ranking_key(pk, external_id) for pk in version_ids]
-    keys += [cache.last_event_key(tenant.pk, external_id), cache.popular_key(tenant.pk)]
-    try:
-        with transaction.atomic():
-            Tenant.objects.select_for_update().get(pk=tenant.pk)
-            rankings, _ = Ranking.objects.filter(tenant=tenant, user=user).delete()
-            events, _ = Event.objects.filter(tenant=tenant, user=user).delete()
-            EndUser.objects.filter(pk=user.pk).delete()
-            ModelVersion.objects.for_tenant(tenant).update(contains_erased_data=True)
-            # A run in flight may have read its snapshot before the delete: cancel it and start afresh.
-            for run in ModelVersion.objects.for_tenant(tenant).filter(status__in=IN_FLIGHT):
-                training.cancel(run)
-            now = timezone.now()
-            record = ErasureRecord.objects.create(
-                tenant=tenant, via=requester.via, requested_by=requester.user, api_key_name=requester.api_key_name,
-                created_at=now, events_deleted=events, rankings_deleted=rankings, retrain_requested_at=now,
-                retrain_attempts=1,
-            )
-            # Before the retrain's enqueue callback, so the cache is cleared even if the queue is down.
-            transaction.on_commit(lambda: cache.delete(*keys))
-            request_clean_retrain(tenant)
-    except training.QueueUnavailable:
-        # Raised by the enqueue callback after the commit: the erasure stands, only the retrain waits.
-        log.warning("erasure in %s stands, but its retrain could not be queued; the deadline task retries", tenant.slug)
+    with transaction.atomic():
+        Tenant.objects.select_for_update().get(pk=tenant.pk)
+        version_ids = list(ModelVersion.objects.for_tenant(tenant).values_list("id", flat=True))
+        keys = [cache.ranking_key(pk, external_id) for pk in version_ids]
+        # Popularity is an aggregate, but it counted the user's events: let it be recomputed without them.
+        keys += [cache.last_event_key(tenant.pk, external_id), cache.popular_key(tenant.pk)]
+        rankings, _ = Ranking.objects.filter(tenant=tenant, user=user).delete()
+        events, _ = Event.objects.filter(tenant=tenant, user=user).delete()
+        EndUser.objects.filter(pk=user.pk).delete()
+        ModelVersion.objects.for_tenant(tenant).update(contains_erased_data=True)
+        # A run in flight may have read its snapshot before the delete: cancel it and start afresh.
+        for run in ModelVersion.objects.for_tenant(tenant).filter(status__in=IN_FLIGHT):
+            training.cancel(run)
+        now = timezone.now()
+        record = ErasureRecord.objects.create(
+            tenant=tenant, via=requester.via, requested_by=requester.user, api_key_name=requester.api_key_name,
+            created_at=now, events_deleted=events, rankings_deleted=rankings, retrain_requested_at=now,
+            retrain_attempts=1,
+        )
+        # After the commit, so a concurrent reader cannot put back a row it read before the delete.
+        transaction.on_commit(lambda: cache.delete(*keys))
+        request_clean_retrain(tenant)
     log.info("erased an end user of %s: %s events, %s rankings (record %s)", tenant.slug, events, rankings, record.pk)
     return record
 
 
 def request_clean_retrain(tenant: Tenant) -> ModelVersion:
-    """Queue a run (or reuse the one in flight) that activates when ready, whatever the metric gate says."""
-    run, _ = training.request_training(tenant, trigger="erasure")
+    """Queue a run (or reuse the one in flight) that activates when ready, whatever the metric gate says.
+
+    It is sent to the queue once the caller's transaction commits. With the queue down the run is failed
+    and the erasure stands: the deadline task (retry_overdue_erasures) asks again.
+    """
+    run, created = training.request_training(tenant, trigger="erasure", enqueue=False)
     ModelVersion.objects.filter(pk=run.pk).update(activate_when_ready=True)
     run.activate_when_ready = True
+    if created:
+        transaction.on_commit(lambda: enqueue_quietly(run))
     return run
+
+
+def enqueue_quietly(run: ModelVersion) -> None:
+    try:
+        training.enqueue_training(run)
+    except training.QueueUnavailable:
+        log.warning("could not queue the erasure retrain v%s of tenant %s; the deadline task retries", run.number, run.tenant_id)
 
 
 def complete_erasures(version: ModelVersion) -> int:
@@ -110,15 +120,11 @@ def retry_overdue_erasures(now=None) -> list[int]:
             continue
         if ModelVersion.objects.for_tenant(tenant).filter(status__in=IN_FLIGHT, contains_erased_data=False).exists():
             continue  # a clean run is on its way
-        try:
-            with transaction.atomic():
-                run = request_clean_retrain(tenant)
-                ErasureRecord.objects.filter(id__in=ids).update(
-                    retrain_requested_at=now, retrain_attempts=F("retrain_attempts") + 1
-                )
-        except training.QueueUnavailable:
-            log.warning("could not queue the overdue erasure retrain of %s", tenant.slug)
-            continue
+        with transaction.atomic():
+            run = request_clean_retrain(tenant)
+            ErasureRecord.objects.filter(id__in=ids).update(
+                retrain_requested_at=now, retrain_attempts=F("retrain_attempts") + 1
+            )
         log.info("erasure retrain of %s overdue: queued v%s for records %s", tenant.slug, run.number, ids)
         retried.extend(ids)
     return retried
