@@ -50,7 +50,7 @@ class RerankerConfig:
     batch_size: int = 128  # sequences (next-item loss) or candidate lists per step
     n_negatives: int = 256  # shared sampled negatives per step for the next-item softmax
     max_positions_per_user: int = 100  # listwise positions come from each user's last ones (targets are last events)
-    max_train_lists: int = 12000  # positions sampled for listwise training; ~half become lists (target in candidates)
+    max_train_lists: int = 20000  # positions sampled for listwise training; ~54% become lists (target in candidates)
     train_list_size: int = 32  # candidates kept per training list (target + random others): ~6x cheaper steps
     list_weight: float = 1.0  # weight of the listwise loss against the next-item loss
 
