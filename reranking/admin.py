@@ -10,6 +10,7 @@ from reranking.services import precompute, training
 from tenants.models import DEFAULT_EVENT_TYPES
 
 from .models import EndUser, Event, Item, ModelVersion, PrecomputeShard, PrivacySettings, Rule, TrainingPolicy
+from .models.erasure import ErasureRecord
 
 COUNT_CAP = 10_000
 
@@ -175,3 +176,22 @@ class TrainingPolicyAdmin(admin.ModelAdmin):
     search_fields = ["tenant__slug"]
     list_select_related = ["tenant"]
     raw_id_fields = ["tenant"]
+
+
+@admin.register(ErasureRecord)
+class ErasureRecordAdmin(admin.ModelAdmin):
+    """The erasure audit trail: read-only, and it holds no end-user id by design."""
+
+    list_display = ["created_at", "tenant", "via", "requested_by", "api_key_name", "events_deleted", "rankings_deleted", "completed_at", "version"]
+    list_filter = ["via"]
+    search_fields = ["tenant__slug"]
+    list_select_related = ["tenant", "requested_by", "version"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
