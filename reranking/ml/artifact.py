@@ -20,7 +20,7 @@ from .config import RerankerConfig
 from .model import RerankerNet, gap_buckets, history_tensors
 from .sources import FirstStage, Queries
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: transition source (fs.trans_*) and 14 candidate features; version 1 files cannot load
 
 
 @dataclass
