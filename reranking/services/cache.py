@@ -1,7 +1,9 @@
 """Cache helpers that never fail a request: with Redis down, serving falls back to the database."""
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 import time
 from typing import Any, Callable
 
@@ -72,12 +74,20 @@ def active_key(tenant_id: int) -> str:
     return f"recs:active:{tenant_id}"
 
 
+SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+
+
+def key_part(external_id: str) -> str:
+    """Return a cache-safe form of a client's id (any text): itself if plain, else a digest."""
+    return external_id if SAFE_ID.match(external_id) else "h" + hashlib.sha1(external_id.encode()).hexdigest()
+
+
 def ranking_key(version_id: int, user_external_id: str) -> str:
-    return f"recs:rank:{version_id}:{user_external_id}"
+    return f"recs:rank:{version_id}:{key_part(user_external_id)}"
 
 
 def last_event_key(tenant_id: int, user_external_id: str) -> str:
-    return f"recs:last:{tenant_id}:{user_external_id}"
+    return f"recs:last:{tenant_id}:{key_part(user_external_id)}"
 
 
 def rules_key(tenant_id: int) -> str:

@@ -236,12 +236,19 @@ def shape(
 ) -> tuple[list[dict], list[dict], list[dict], dict]:
     """Apply filters, DP and rules to a scored list; return (items, removed, not_applied, privacy)."""
     rows = item_rows(tenant, [i for i, _ in scored]) if rows is None else rows
-    candidates = to_candidates(scored, rows)
     tenant_rules_now = tenant_rules(tenant) if rules is None else rules
     request_filters = filter_rules(filters)
     privacy = privacy_of(tenant) if use_dp else {"dp": False}
     now = timezone.now()
     used = {"dp": privacy["dp"]}
+    if not privacy["dp"] and not request_filters and not any(r.is_live(now) for r in tenant_rules_now):
+        # Fast path: nothing to apply, so the model's order is the answer (the common case).
+        kept = [(item_id, score) for item_id, score in scored if item_id in rows][: offset + k]
+        ranked = [engine.Ranked(item_id=i, score=s, model_score=s, position=n + 1, effects=[], model_position=n + 1)
+                  for n, (i, s) in enumerate(kept)]
+        outcome = engine.RuleOutcome(items=ranked, removed=[])
+        return render(outcome, rows, offset, k, explain, used)
+    candidates = to_candidates(scored, rows)
     if privacy["dp"] and candidates:
         eps = privacy["epsilon"] if epsilon is None else epsilon
         if not 0 < eps <= privacy["max_epsilon"]:
@@ -266,6 +273,13 @@ def shape(
         used.update({"epsilon": eps, "mechanism": "gumbel-top-k (exponential mechanism)", "max_results": privacy["max_results"]})
     else:
         outcome = engine.apply_rules(candidates, tenant_rules_now + request_filters, k=offset + k, now=now)
+    return render(outcome, rows, offset, k, explain, used)
+
+
+def render(
+    outcome: engine.RuleOutcome, rows: dict[str, dict], offset: int, k: int, explain: bool, used: dict
+) -> tuple[list[dict], list[dict], list[dict], dict]:
+    """Turn a rule outcome into response items (model scores hidden under DP)."""
     items = []
     for ranked in outcome.items[offset : offset + k]:
         row = rows[ranked.item_id]

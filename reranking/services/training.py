@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import threading
+import time
 import traceback
 from datetime import timedelta
 from pathlib import Path
@@ -167,7 +168,9 @@ def run_training(run_id: int, progress: Progress | None = None) -> ModelVersion 
             if not items or not run.max_event_id:
                 raise TrainingRefused("The tenant has no items or no events to train on.")
             report("embedding", 0.0)
+            started = time.perf_counter()
             embeddings, _ = embed_items(tenant, items, progress=lambda f: report("embedding", f))
+            embedding_seconds = time.perf_counter() - started
             dataset = tenant_dataset(tenant, items, run.max_event_id)
             if dataset.n_users < 2 or len(dataset.event_items) < 10:
                 raise TrainingRefused(f"Too little data to train: {len(dataset.event_items)} events on live items.")
@@ -190,7 +193,8 @@ def run_training(run_id: int, progress: Progress | None = None) -> ModelVersion 
                 max_event_id=run.max_event_id,
                 config=config.to_dict(),
                 metrics=result.metrics,
-                timings={k: round(v, 3) for k, v in result.timings.items()},
+                # The core sees precomputed embeddings; the phase that made them is the worker's.
+                timings={**{k: round(v, 3) for k, v in result.timings.items()}, "embedding": round(embedding_seconds, 3)},
                 artifact_path=str(target.relative_to(settings.MEDIA_ROOT)),
                 phase="precompute",
                 progress=82.0,
