@@ -229,6 +229,9 @@ class UploadConfirmView(TenantViewMixin, View):
         except catalogue.BatchInvalid as exc:
             messages.error(request, f"Nothing was imported: {len(exc.errors)} rows are invalid now. Upload again.")
             return redirect("ui:upload", tenant_slug=self.tenant.slug)
+        except catalogue.ConcurrentUpsert:
+            messages.error(request, "Nothing was imported: another import is writing the same items. Try again.")
+            return redirect("ui:upload", tenant_slug=self.tenant.slug)
         request.session.pop(UPLOAD_SESSION_KEY, None)
         messages.success(request, f"Imported: {result.created} new, {result.updated} updated, "
                                   f"{result.unchanged} unchanged.")

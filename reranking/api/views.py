@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from reranking.models import EndUser, Event, Item
 from reranking.services import privacy
-from reranking.services.catalogue import BatchInvalid, read_item_csv, soft_delete_item, upsert_items
+from reranking.services.catalogue import BatchInvalid, ConcurrentUpsert, read_item_csv, soft_delete_item, upsert_items
 from reranking.services.ingest import ingest_events
 from reranking.services.rows import RowError
 from tenants.api.base import LimitedJSONParser, LimitedMultiPartParser, TenantScopedViewSet
@@ -93,6 +93,11 @@ class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destr
             result = upsert_items(self.tenant, rows)
         except BatchInvalid as exc:
             return batch_invalid_response(exc)
+        except ConcurrentUpsert:
+            return Response(
+                error_body("conflict", "Another request is creating the same items; retry the batch."),
+                status=status.HTTP_409_CONFLICT,
+            )
         return Response(result.as_dict(), status=status.HTTP_200_OK)
 
     @extend_schema(
@@ -114,6 +119,11 @@ class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destr
             result = upsert_items(self.tenant, rows, strict_keys=False)
         except BatchInvalid as exc:
             return batch_invalid_response(exc)
+        except ConcurrentUpsert:
+            return Response(
+                error_body("conflict", "Another request is creating the same items; retry the batch."),
+                status=status.HTTP_409_CONFLICT,
+            )
         return Response(result.as_dict())
 
 

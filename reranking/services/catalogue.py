@@ -6,7 +6,7 @@ import io
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from reranking.models import Item
@@ -17,6 +17,10 @@ from .cache import forget_items
 from .rows import ITEM_KEYS, RowError, clean_item
 
 IN_CHUNK = 2000  # SQLite caps bound parameters; PostgreSQL plans large IN lists poorly
+
+
+class ConcurrentUpsert(Exception):
+    """Another request kept creating the same item ids; the client should retry (409)."""
 
 
 class BatchInvalid(Exception):
@@ -95,14 +99,22 @@ def upsert_items(tenant: Tenant, rows: Iterable[Any], *, strict_keys: bool = Tru
     clean, errors = validate_items(rows, strict_keys=strict_keys)
     if errors:
         raise BatchInvalid(errors)
-    with transaction.atomic():
-        new, changed, result = plan_upsert(tenant, clean)
-        Item.objects.bulk_create(new, batch_size=1000)
-        if changed:
-            now = timezone.now()
-            for item in changed:
-                item.updated_at = now
-            Item.objects.bulk_update(changed, [*ITEM_FIELDS, "is_deleted", "updated_at"], batch_size=1000)
+    for attempt in range(2):
+        try:
+            with transaction.atomic():
+                new, changed, result = plan_upsert(tenant, clean)
+                Item.objects.bulk_create(new, batch_size=1000)
+                if changed:
+                    now = timezone.now()
+                    for item in changed:
+                        item.updated_at = now
+                    Item.objects.bulk_update(changed, [*ITEM_FIELDS, "is_deleted", "updated_at"], batch_size=1000)
+            break
+        except IntegrityError:
+            # A concurrent batch created one of these ids between our plan and our insert: plan again,
+            # now seeing its rows as existing. A second collision is reported as a conflict.
+            if attempt:
+                raise ConcurrentUpsert() from None
     forget_items()
     return result
 
