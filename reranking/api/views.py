@@ -48,6 +48,20 @@ def batch_invalid_response(exc: BatchInvalid) -> Response:
     return invalid_rows_response(exc.errors, "nothing was written", [e.as_dict() for e in exc.errors[:1000]])
 
 
+def upsert_response(tenant, rows: list, *, strict_keys: bool) -> Response:
+    """Upsert a batch and answer: 200 with counts, 400 naming invalid rows, or 409 on a lost race."""
+    try:
+        result = upsert_items(tenant, rows, strict_keys=strict_keys)
+    except BatchInvalid as exc:
+        return batch_invalid_response(exc)
+    except ConcurrentUpsert:
+        return Response(
+            error_body("conflict", "Another request is creating the same items; retry the batch."),
+            status=status.HTTP_409_CONFLICT,
+        )
+    return Response(result.as_dict())
+
+
 class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, TenantScopedViewSet):
     """The tenant's catalogue, addressed by the tenant's own item ids."""
 
@@ -89,16 +103,7 @@ class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destr
     def bulk(self, request):
         """Create or update up to 10,000 items by item_id; an invalid row refuses the whole batch."""
         rows = batch_from(request.data, "items")
-        try:
-            result = upsert_items(self.tenant, rows)
-        except BatchInvalid as exc:
-            return batch_invalid_response(exc)
-        except ConcurrentUpsert:
-            return Response(
-                error_body("conflict", "Another request is creating the same items; retry the batch."),
-                status=status.HTTP_409_CONFLICT,
-            )
-        return Response(result.as_dict(), status=status.HTTP_200_OK)
+        return upsert_response(self.tenant, rows, strict_keys=True)
 
     @extend_schema(
         request={"multipart/form-data": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}},
@@ -115,16 +120,7 @@ class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destr
         except (ValueError, UnicodeDecodeError) as exc:
             raise exceptions.ValidationError({"file": str(exc)}) from exc
         rows = batch_from(rows, "items")
-        try:
-            result = upsert_items(self.tenant, rows, strict_keys=False)
-        except BatchInvalid as exc:
-            return batch_invalid_response(exc)
-        except ConcurrentUpsert:
-            return Response(
-                error_body("conflict", "Another request is creating the same items; retry the batch."),
-                status=status.HTTP_409_CONFLICT,
-            )
-        return Response(result.as_dict())
+        return upsert_response(self.tenant, rows, strict_keys=False)
 
 
 class EventCursor(CursorPagination):
