@@ -8,7 +8,9 @@ from django import forms
 from django.conf import settings
 
 from reranking import rules as engine
-from reranking.models import EndUser, Item, PrivacySettings, Rule
+from reranking.models import Item, PrivacySettings, Rule
+from reranking.services import identity
+from reranking.services.identity import LOCKED_MESSAGE
 
 # The largest CSV the upload page accepts; bigger catalogues go through the API or import_catalogue.
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
@@ -143,8 +145,15 @@ class UploadForm(forms.Form):
 class PrivacyForm(forms.ModelForm):
     class Meta:
         model = PrivacySettings
-        fields = ["dp_enabled", "epsilon", "max_epsilon", "max_results", "retention_days", "erasure_retrain_hours"]
+        fields = [
+            "dp_enabled", "epsilon", "max_epsilon", "max_results", "retention_days", "erasure_retrain_hours",
+            "pseudonymous_ids", "analytics_dp", "analytics_epsilon", "analytics_max_per_user",
+        ]
         labels = {
+            "pseudonymous_ids": "Store end-user ids as keyed hashes (pseudonymous ids)",
+            "analytics_dp": "Private analytics: noisy dashboard counts",
+            "analytics_epsilon": "Epsilon (ε) per dashboard release",
+            "analytics_max_per_user": "Most events counted per user",
             "dp_enabled": "Differential privacy on served lists",
             "epsilon": "Epsilon (ε) per request",
             "max_epsilon": "Largest ε a request may ask for",
@@ -159,15 +168,17 @@ class PrivacyForm(forms.ModelForm):
             for field in self.fields.values():
                 field.disabled = True
 
+    def clean_pseudonymous_ids(self) -> bool:
+        # The instance still holds the saved value here (the form's values are applied after clean).
+        if self.instance.pseudonymous_ids and not self.cleaned_data["pseudonymous_ids"]:
+            raise forms.ValidationError(LOCKED_MESSAGE)
+        return self.cleaned_data["pseudonymous_ids"]
 
-class ErasureForm(forms.Form):
-    """Erase one end user; the checkbox is the confirmation (nothing of theirs can be restored)."""
+
+class EndUserForm(forms.Form):
+    """Name one of the tenant's end users by the id the tenant's systems send; `user` is the row found."""
 
     user_id = forms.CharField(max_length=200, label="End user id", strip=True)
-    confirm = forms.BooleanField(
-        label="I understand that this user's interactions and rankings are deleted for good and the model is retrained.",
-        error_messages={"required": "Tick the box to confirm the erasure."},
-    )
 
     def __init__(self, *args, tenant=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -176,10 +187,25 @@ class ErasureForm(forms.Form):
 
     def clean_user_id(self) -> str:
         value = self.cleaned_data["user_id"]
-        self.user = EndUser.objects.for_tenant(self.tenant).filter(external_id=value).first()
+        self.user = identity.find_user(self.tenant, value)
         if self.user is None:
             raise forms.ValidationError("No end user with this id in this tenant.")
         return value
+
+
+class ErasureForm(EndUserForm):
+    """Erase one end user; the checkbox is the confirmation (nothing of theirs can be restored)."""
+
+    confirm = forms.BooleanField(
+        label="I understand that this user's interactions and rankings are deleted for good and the model is retrained.",
+        error_messages={"required": "Tick the box to confirm the erasure."},
+    )
+
+
+class ExportForm(EndUserForm):
+    """Download everything held about one end user (an access request)."""
+
+    prefix = "export"
 
 
 class ExplorerForm(forms.Form):

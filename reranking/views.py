@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import secrets
-from datetime import datetime, time, timedelta
+from datetime import datetime
 from datetime import timezone as dt_timezone
 
 from django.contrib import messages
@@ -17,7 +17,6 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Q
-from django.db.models.functions import TruncDate
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -26,16 +25,15 @@ from django.views import View
 from django.views.generic import CreateView, DeleteView, DetailView, FormView, ListView, TemplateView, UpdateView
 
 from reranking import rules as engine
-from reranking.forms import ErasureForm, ExplorerForm, PreviewForm, PrivacyForm, RuleForm, UploadForm, examples_json, params_schema
-from reranking.models import IN_FLIGHT, EndUser, ErasureRecord, Event, Item, ModelVersion, PrivacySettings, Rule
-from reranking.services import catalogue, precompute, privacy, serving, training
+from reranking.forms import ErasureForm, ExplorerForm, ExportForm, PreviewForm, PrivacyForm, RuleForm, UploadForm, examples_json, params_schema
+from reranking.models import IN_FLIGHT, ErasureRecord, Event, Item, ModelVersion, PrivacySettings, Rule
+from reranking.services import analytics, catalogue, export, identity, precompute, privacy, serving, training
 from tenants.forms import ApiKeyForm
 from tenants.models import ApiKey, Membership
 from tenants.web import TenantViewMixin
 
 UPLOAD_SESSION_KEY = "ui:catalogue-upload"
 CHANGES_SHOWN = 50
-CHART_DAYS = 30
 ERASURES_SHOWN = 10
 
 
@@ -98,26 +96,16 @@ class DashboardView(TenantViewMixin, TemplateView):
     section = "dashboard"
 
     def get_context_data(self, **kwargs) -> dict:
-        events = self.scoped(Event)
-        latest = events.order_by("-timestamp").values_list("timestamp", flat=True).first()
-        per_day: list[tuple[str, int]] = []
-        attributed = 0
-        if latest is not None:
-            # The 30 days up to the latest event: an imported history still shows, not an empty month.
-            end = latest.date()
-            start = end - timedelta(days=CHART_DAYS - 1)
-            window = events.filter(timestamp__gte=datetime.combine(start, time.min, tzinfo=dt_timezone.utc))
-            counts = {row["day"]: row["n"] for row in
-                      window.annotate(day=TruncDate("timestamp")).values("day").annotate(n=Count("id"))}
-            per_day = [((start + timedelta(days=i)).isoformat(), counts.get(start + timedelta(days=i), 0))
-                       for i in range(CHART_DAYS)]
-            attributed = window.exclude(recommendation_id="").count()
+        # Exact, or released with Laplace noise under the tenant's private-analytics setting.
+        counts = analytics.dashboard_counts(self.tenant)
         versions = self.scoped(ModelVersion)
         return super().get_context_data(
             n_items=self.scoped(Item).filter(is_deleted=False).count(),
-            n_users=self.scoped(EndUser).count(),
-            chart=bar_chart(per_day),
-            attributed=attributed,
+            n_users=counts.n_users,
+            chart=bar_chart(counts.per_day),
+            popular=bar_chart(counts.popular),
+            counts=counts,
+            attributed=counts.attributed,
             active=versions.filter(is_active=True).first(),
             last_run=versions.order_by("-number").first(),
             n_rules=self.scoped(Rule).filter(enabled=True).count(),
@@ -247,7 +235,7 @@ class PreviewMixin:
     def run_preview(self, form: PreviewForm, rules: list[engine.Rule]) -> dict | None:
         data = form.cleaned_data
         try:
-            before, after = serving.preview(self.tenant, user_external_id=data["user"] or None,
+            before, after = serving.preview(self.tenant, user_external_id=identity.stored_user_id(self.tenant, data["user"] or None),
                                             candidates=data["candidates"] or None, rules=rules, k=10)
         except serving.UnknownUser:
             form.add_error("user", "No end user with this id in this tenant.")
@@ -551,11 +539,14 @@ class PrivacyView(TenantViewMixin, FormView):
     def get_context_data(self, **kwargs) -> dict:
         saved = PrivacySettings.objects.get(pk=self.settings.pk)  # the form may hold unsaved, invalid values
         kwargs.setdefault("erasure_form", ErasureForm(tenant=self.tenant))
+        kwargs.setdefault("export_form", ExportForm(tenant=self.tenant))
         erasures = self.scoped(ErasureRecord).select_related("requested_by", "version")[:ERASURES_SHOWN]
         return super().get_context_data(settings=saved, e_epsilon=math.exp(saved.epsilon), erasures=erasures, **kwargs)
 
     def post(self, request, *args, **kwargs):
-        """Save the settings, or erase an end user when the erasure form was sent (both need a manager)."""
+        """Save the settings, erase an end user or export one's data, by the form sent (all need a manager)."""
+        if request.POST.get("action") == "export":
+            return self.export(request)
         if request.POST.get("action") != "erase":
             return super().post(request, *args, **kwargs)
         form = ErasureForm(request.POST, tenant=self.tenant)
@@ -567,8 +558,20 @@ class PrivacyView(TenantViewMixin, FormView):
                                   f"{record.rankings_deleted} rankings deleted; a clean retrain was requested.")
         return redirect("ui:privacy", tenant_slug=self.tenant.slug)
 
+    def export(self, request):
+        """Answer an access request: the user's data as a JSON download (POST: the id stays out of URLs and logs)."""
+        form = ExportForm(request.POST, tenant=self.tenant)
+        if not form.is_valid():
+            return self.render_to_response(self.get_context_data(export_form=form))
+        data = export.export_user(self.tenant, form.user, form.cleaned_data["user_id"])
+        response = JsonResponse(data, json_dumps_params={"indent": 2})
+        response["Content-Disposition"] = 'attachment; filename="end-user-export.json"'
+        response["Cache-Control"] = "no-store"
+        return response
+
     def form_valid(self, form):
-        form.save()
+        # Turning pseudonymous ids on converts the stored ids in the same transaction.
+        identity.save_settings(self.tenant, form.save)
         messages.success(self.request, "Privacy settings saved.")
         return redirect("ui:privacy", tenant_slug=self.tenant.slug)
 
@@ -619,7 +622,7 @@ class ExplorerView(TenantViewMixin, TemplateView):
         form = ExplorerForm(self.request.GET or None)
         history = served = None
         if form.is_valid():
-            user = self.scoped(EndUser).filter(external_id=form.cleaned_data["user"]).first()
+            user = identity.find_user(self.tenant, form.cleaned_data["user"])
             if user is None:
                 form.add_error("user", "No end user with this id in this tenant.")
             else:
@@ -642,6 +645,8 @@ class ExplorerView(TenantViewMixin, TemplateView):
                 "recommendation_id": served.recommendation_id}
 
     def recent_users(self) -> list[str]:
-        """Return up to ten recently active users, to pick from."""
+        """Return up to ten recently active users, to pick from (none under pseudonymous ids: only hashes are known)."""
+        if identity.user_ids(self.tenant).pseudonymous:
+            return []
         recent = self.scoped(Event).order_by("-timestamp").values_list("user__external_id", flat=True)[:200]
         return list(dict.fromkeys(recent))[:10]

@@ -13,7 +13,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from reranking.models import Event, ModelVersion, RunStatus, TrainingPolicy
-from reranking.services import precompute, privacy, training
+from reranking.services import precompute, privacy, served_log, training
 from reranking.services.embeddings import embed_items as embed_items_service
 from tenants.models import Tenant
 
@@ -100,3 +100,9 @@ def retry_overdue_erasures() -> list[int]:
 def delete_expired_events() -> dict[str, int]:
     """Delete events past each tenant's retention period; returns {tenant slug: events deleted}."""
     return privacy.delete_expired_events()
+
+
+@shared_task(name="worker.tasks.flush_served_log", soft_time_limit=300, time_limit=360)
+def flush_served_log() -> int:
+    """Move the served-recommendation buffer from Redis to the database; returns rows stored."""
+    return served_log.flush()

@@ -83,6 +83,15 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# --- Pseudonymous end-user ids ----------------------------------------------------------------
+# The server-side half of each tenant's HMAC key (reranking/services/identity.py); the other half is a
+# random salt in the database, so a database dump alone cannot reverse hashed ids. Required in
+# production; changing it orphans every hashed id, like losing a key.
+PSEUDONYM_KEY = env.str("PSEUDONYM_KEY", default="")
+# Served-recommendation log (reranking/services/served_log.py): Redis list flushed by a beat task.
+RECS_SERVED_LOG_KEY = "recs:served-log"
+RECS_SERVED_LOG_FLUSH_BATCH = env.int("RECS_SERVED_LOG_FLUSH_BATCH", 5000)
+
 # --- Auth -------------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -191,4 +200,5 @@ CELERY_BEAT_SCHEDULE = {
     "reap-stale-runs": {"task": "worker.tasks.reap_stale_runs", "schedule": 60.0},
     "retry-overdue-erasures": {"task": "worker.tasks.retry_overdue_erasures", "schedule": 600.0},
     "delete-expired-events": {"task": "worker.tasks.delete_expired_events", "schedule": 24 * 3600.0},
+    "flush-served-log": {"task": "worker.tasks.flush_served_log", "schedule": 30.0},
 }

@@ -7,3 +7,4 @@ DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Throttling gets its own tests with a tiny rate; elsewhere it would only make tests flaky.
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"tenant": "100000/min", "key": "100000/min"}}
+PSEUDONYM_KEY = "test-only-pseudonym-key"

@@ -36,7 +36,18 @@ class UpsertResultSerializer(serializers.Serializer):
     unchanged = serializers.IntegerField()
 
 
-class EndUserSerializer(serializers.ModelSerializer):
+class ShowsClientUserId:
+    """Show the id the client asked with (context["user_id"]) instead of the stored one, a hash under
+    pseudonymous ids; listings not about one user show the stored id."""
+
+    def to_representation(self, instance) -> dict:
+        data = super().to_representation(instance)
+        if self.context.get("user_id"):
+            data["user_id"] = self.context["user_id"]
+        return data
+
+
+class EndUserSerializer(ShowsClientUserId, serializers.ModelSerializer):
     user_id = serializers.CharField(source="external_id")
 
     class Meta:
@@ -44,7 +55,7 @@ class EndUserSerializer(serializers.ModelSerializer):
         fields = ["user_id", "created_at"]
 
 
-class EventSerializer(serializers.ModelSerializer):
+class EventSerializer(ShowsClientUserId, serializers.ModelSerializer):
     user_id = serializers.CharField(source="user.external_id")
     item_id = serializers.CharField(source="item.external_id")
 
@@ -83,3 +94,54 @@ class IngestResultSerializer(serializers.Serializer):
     duplicates = serializers.IntegerField()
     rejected = serializers.IntegerField()
     errors = RowErrorSerializer(many=True)
+
+
+class ExportedEventSerializer(serializers.Serializer):
+    item_id = serializers.CharField()
+    event_type = serializers.CharField()
+    value = serializers.FloatField(allow_null=True)
+    timestamp = serializers.DateTimeField()
+    session_id = serializers.CharField()
+    event_id = serializers.CharField(allow_null=True)
+    recommendation_id = serializers.CharField()
+    context = serializers.DictField(allow_null=True)
+
+
+class ServedListSerializer(serializers.Serializer):
+    recommendation_id = serializers.CharField()
+    served_at = serializers.DateTimeField()
+    endpoint = serializers.CharField(help_text="recommendations or rerank")
+    strategy = serializers.CharField()
+    model_version = serializers.IntegerField(allow_null=True)
+    items = serializers.ListField(child=serializers.CharField(), help_text="Item ids served, best first.")
+
+
+class ExportedRankingSerializer(serializers.Serializer):
+    model_version = serializers.IntegerField()
+    computed_at = serializers.DateTimeField()
+    items = serializers.ListField(child=serializers.CharField())
+
+
+class ExportProfileSerializer(serializers.Serializer):
+    user_id = serializers.CharField()
+    first_seen = serializers.DateTimeField()
+    stored_as_pseudonym = serializers.BooleanField(help_text="The database holds a keyed hash of the id, not the id.")
+
+
+class ErasureStatusSerializer(serializers.Serializer):
+    erased = serializers.BooleanField()
+    note = serializers.CharField()
+
+
+class UserExportSerializer(serializers.Serializer):
+    """Documents GET /users/{user_id}/export (an access request's answer)."""
+
+    user_id = serializers.CharField(help_text="The id asked for, as sent.")
+    exported_at = serializers.DateTimeField()
+    tenant = serializers.CharField()
+    profile = ExportProfileSerializer()
+    events = ExportedEventSerializer(many=True)
+    recommendations_served = ServedListSerializer(many=True)
+    precomputed_rankings = ExportedRankingSerializer(many=True)
+    erasure = ErasureStatusSerializer()
+    retention_days = serializers.IntegerField(allow_null=True)

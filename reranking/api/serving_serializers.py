@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from reranking.models import ErasureRecord, ModelVersion, PrivacySettings, Rule
+from reranking.services import identity
 from reranking.services.serving import MAX_CANDIDATES
 
 
@@ -92,20 +93,24 @@ class RulePreviewRequest(serializers.Serializer):
     k = serializers.IntegerField(required=False, min_value=1, max_value=100, default=10)
 
 
+EDITABLE = (
+    "dp_enabled", "epsilon", "max_epsilon", "max_results", "retention_days", "erasure_retrain_hours",
+    "pseudonymous_ids", "analytics_dp", "analytics_epsilon", "analytics_max_per_user",
+)
+
+
 class PrivacySerializer(serializers.ModelSerializer):
     statement = serializers.CharField(read_only=True)
 
     class Meta:
         model = PrivacySettings
-        fields = [
-            "dp_enabled", "epsilon", "max_epsilon", "max_results", "retention_days", "erasure_retrain_hours",
-            "statement", "updated_at",
-        ]
+        fields = [*EDITABLE, "statement", "updated_at"]
         read_only_fields = ["statement", "updated_at"]
 
     def validate(self, data: dict) -> dict:
-        editable = ("dp_enabled", "epsilon", "max_epsilon", "max_results", "retention_days", "erasure_retrain_hours")
-        probe = PrivacySettings(**{**{f: getattr(self.instance, f) for f in editable}, **data})
+        if self.instance.pseudonymous_ids and data.get("pseudonymous_ids") is False:
+            raise serializers.ValidationError({"pseudonymous_ids": identity.LOCKED_MESSAGE})
+        probe = PrivacySettings(**{**{f: getattr(self.instance, f) for f in EDITABLE}, **data})
         try:
             probe.clean()
         except DjangoValidationError as exc:

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from reranking import rules as engine
 from reranking.models import ErasureRecord, ModelVersion, PrivacySettings, Rule
-from reranking.services import precompute, serving, training
+from reranking.services import identity, precompute, served_log, serving, training
 from tenants.api.base import TenantAPIView, TenantScopedViewSet
 from tenants.models import Scope
 
@@ -27,13 +27,15 @@ def served_response(served: serving.Served, explain: bool) -> Response:
     return Response(body)
 
 
-def run_serving(call):
+def run_serving(call, user_id: str | None = None):
+    """Call serving; its errors become 400/404. `user_id` is the client's id, echoed in a 404 as sent."""
     try:
         return call()
     except serving.ServingError as exc:
         raise exceptions.ValidationError({exc.field: exc.message}) from exc
     except serving.UnknownUser as exc:
-        raise exceptions.NotFound(f"No end user {exc.args[0]!r} in this tenant.") from exc
+        # Not the id serving saw: under pseudonymous ids that is a hash.
+        raise exceptions.NotFound(f"No end user {user_id!r} in this tenant.") from exc
 
 
 def split_ids(value: str | None) -> list[str] | None:
@@ -58,12 +60,15 @@ class RecommendationsView(TenantAPIView):
             "category": split_ids(q.get("category")), "price_min": q.get("price_min"), "price_max": q.get("price_max"),
             "in_stock": q["in_stock"], "attributes": attributes,
         }
+        user = identity.stored_user_id(self.tenant, user_id)
         served = run_serving(
             lambda: serving.recommend(
-                self.tenant, user_id, k=q["k"], page=q["page"], filters=filters, context=split_ids(q.get("context")),
+                self.tenant, user, k=q["k"], page=q["page"], filters=filters, context=split_ids(q.get("context")),
                 explain=q["explain"], epsilon=q.get("epsilon"),
-            )
+            ),
+            user_id,
         )
+        served_log.record(self.tenant, user, served)  # one Redis append; flushed to the database in batches
         return served_response(served, q["explain"])
 
 
@@ -77,12 +82,15 @@ class RerankView(TenantAPIView):
         body = s.RerankRequest(data=request.data)
         body.is_valid(raise_exception=True)
         d = body.validated_data
+        user = identity.stored_user_id(self.tenant, d.get("user_id"))
         served = run_serving(
             lambda: serving.rerank(
-                self.tenant, candidates=d["candidates"], user_external_id=d.get("user_id"),
+                self.tenant, candidates=d["candidates"], user_external_id=user,
                 recent_items=d.get("recent_items"), k=d.get("k"), explain=d["explain"], epsilon=d.get("epsilon"),
-            )
+            ),
+            d.get("user_id"),
         )
+        served_log.record(self.tenant, user, served, endpoint="rerank")
         return served_response(served, d["explain"])
 
 
@@ -122,8 +130,9 @@ class RuleViewSet(
                 drafts.append(engine.Rule(id=f"draft-{index}", name=str(raw.get("name") or f"draft {index}"),
                                           kind=raw["kind"], params=params, priority=int(raw.get("priority") or 0)))
         before, after = run_serving(
-            lambda: serving.preview(self.tenant, user_external_id=d.get("user_id"), candidates=d.get("candidates"),
-                                    rules=drafts, k=d["k"])
+            lambda: serving.preview(self.tenant, user_external_id=identity.stored_user_id(self.tenant, d.get("user_id")),
+                                    candidates=d.get("candidates"), rules=drafts, k=d["k"]),
+            d.get("user_id"),
         )
         return Response({"before": asdict(before), "after": asdict(after)})
 
@@ -141,7 +150,8 @@ class PrivacyView(TenantAPIView):
     def patch(self, request):
         serializer = s.PrivacySerializer(PrivacySettings.for_tenant(self.tenant), data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        serializer.save()
+        # Turning pseudonymous ids on converts the stored ids in the same transaction.
+        identity.save_settings(self.tenant, serializer.save)
         return Response(serializer.data)
 
 

@@ -9,7 +9,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from reranking.models import EndUser, Event, Item
-from reranking.services import privacy
+from reranking.services import export, identity, privacy
 from reranking.services.catalogue import BatchInvalid, ConcurrentUpsert, read_item_csv, soft_delete_item, upsert_items
 from reranking.services.ingest import ingest_events
 from reranking.services.rows import RowError
@@ -139,8 +139,12 @@ class EventViewSet(mixins.ListModelMixin, TenantScopedViewSet):
     def safely_get_queryset(self, queryset):
         user = self.request.query_params.get("user_id")
         if user:
-            queryset = queryset.filter(user__external_id=user)
+            queryset = queryset.filter(user__external_id=identity.stored_user_id(self.tenant, user))
         return queryset.select_related("user", "item")
+
+    def get_serializer_context(self) -> dict:
+        # Filtered by one user: show the id the client sent (under pseudonymous ids, not the hash).
+        return {**super().get_serializer_context(), "user_id": self.request.query_params.get("user_id") or None}
 
     @extend_schema(parameters=[OpenApiParameter("user_id", str)])
     def list(self, request, *args, **kwargs):
@@ -158,16 +162,32 @@ class EventViewSet(mixins.ListModelMixin, TenantScopedViewSet):
         return Response(result.as_dict(), status=code)
 
 
-class EndUserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
-    """End users, created on their first event."""
+class EndUserViewSet(mixins.ListModelMixin, TenantScopedViewSet):
+    """End users, created on their first event.
+
+    Under pseudonymous ids the listing shows the stored pseudonyms (the platform cannot reverse them);
+    the endpoints about one user take and echo the client's own id.
+    """
 
     model = EndUser
     serializer_class = s.EndUserSerializer
-
+    read_scope = Scope.READ  # the export action asks for ADMIN
     write_scope = Scope.ADMIN
 
     def safely_get_queryset(self, queryset):
         return queryset.order_by("id")
+
+    def end_user(self) -> EndUser:
+        """Return the end user named in the URL by the client's id (through identity, like every lookup)."""
+        stored = identity.stored_user_id(self.tenant, self.kwargs["external_id"])
+        user = self.get_queryset().filter(external_id=stored).first()
+        if user is None:
+            raise exceptions.NotFound("No end user with this id in this tenant.")
+        return user
+
+    def retrieve(self, request, external_id=None):
+        user = self.end_user()
+        return Response(s.EndUserSerializer(user, context={"user_id": external_id}).data)
 
     @extend_schema(request=None, responses=ErasureRecordSerializer)
     @action(detail=True, methods=["post"])
@@ -177,7 +197,7 @@ class EndUserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSco
         Every existing model version is flagged `contains_erased_data` and can no longer be activated.
         The audit record returned holds no user id.
         """
-        user = self.get_object()
+        user = self.end_user()
         record = privacy.erase_user(self.tenant, user, privacy.Requester(via="api", api_key_name=request.auth.name))
         return Response(ErasureRecordSerializer(record).data, status=status.HTTP_200_OK)
 
@@ -185,8 +205,16 @@ class EndUserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSco
     @action(detail=True, methods=["get"])
     def events(self, request, external_id=None):
         """The user's events, newest first."""
-        user = self.get_object()
+        user = self.end_user()
         events = Event.objects.for_tenant(self.tenant).filter(user=user).select_related("user", "item")
         paginator = EventCursor()
         page = paginator.paginate_queryset(events, request, view=self)
-        return paginator.get_paginated_response(s.EventSerializer(page, many=True).data)
+        return paginator.get_paginated_response(s.EventSerializer(page, many=True, context={"user_id": external_id}).data)
+
+    @extend_schema(responses=s.UserExportSerializer)
+    @action(detail=True, methods=["get"], read_scope=Scope.ADMIN)
+    def export(self, request, external_id=None):
+        """Everything held about the user, for an access request: profile, interactions, lists served,
+        precomputed rankings and erasure status. Needs the admin scope; 404 for unknown (or erased) users."""
+        user = self.end_user()
+        return Response(export.export_user(self.tenant, user, external_id))

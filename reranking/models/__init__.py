@@ -2,10 +2,12 @@
 from .catalogue import Item
 from .erasure import ErasureRecord
 from .events import EndUser, Event
+from .served import ServedRecommendation
 from .serving import PrivacySettings, Rule
 from .versions import IN_FLIGHT, ItemEmbedding, ModelVersion, PrecomputeShard, Ranking, RunStatus, TrainingPolicy
 
 __all__ = [
     "Item", "EndUser", "Event", "ModelVersion", "PrecomputeShard", "Ranking", "ItemEmbedding", "RunStatus",
     "TrainingPolicy", "IN_FLIGHT", "Rule", "PrivacySettings", "ErasureRecord",
+    "ServedRecommendation",
 ]

@@ -57,6 +57,18 @@ class PrivacySettings(TenantOwned):
     erasure_retrain_hours = models.PositiveIntegerField(
         default=24, help_text="After an erasure, retry the retrain if no clean model is active within this many hours."
     )
+    # Pseudonymous end-user ids (services/identity.py): stored as HMAC-SHA256 under a key derived from the
+    # server's PSEUDONYM_KEY and this random salt, so a database dump alone cannot reverse small id spaces.
+    pseudonymous_ids = models.BooleanField(
+        default=False, help_text="Store end-user ids as keyed hashes; cannot be turned off once on."
+    )
+    pseudonym_salt = models.CharField(max_length=64, blank=True, default="", editable=False)
+    # Private analytics (services/analytics.py): the dashboard's counts released with Laplace noise.
+    analytics_dp = models.BooleanField(default=False, help_text="Add Laplace noise to the dashboard's counts.")
+    analytics_epsilon = models.FloatField(default=1.0, help_text="Privacy budget of each dashboard chart.")
+    analytics_max_per_user = models.PositiveIntegerField(
+        default=10, help_text="Most events one user contributes to each chart (the noise grows with it)."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -76,6 +88,10 @@ class PrivacySettings(TenantOwned):
             errors["retention_days"] = "Must be between 1 and 3650 days, or empty to keep events forever."
         if not (1 <= self.erasure_retrain_hours <= 720):
             errors["erasure_retrain_hours"] = "Must be between 1 and 720 hours."
+        if not (0 < self.analytics_epsilon <= 100):
+            errors["analytics_epsilon"] = "Must be greater than 0 and at most 100."
+        if not (1 <= self.analytics_max_per_user <= 1000):
+            errors["analytics_max_per_user"] = "Must be between 1 and 1000."
         if errors:
             raise ValidationError(errors)
 

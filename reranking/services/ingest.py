@@ -18,6 +18,7 @@ from django.utils import timezone
 from reranking.models import EndUser, Event, Item
 from tenants.models import Tenant
 
+from . import identity
 from .cache import last_event_key, set_many
 from .catalogue import chunked
 from .rows import RowError, clean_event
@@ -169,6 +170,10 @@ def ingest_events(tenant: Tenant, rows: Sequence[Any]) -> IngestResult:
                     result.duplicates += 1
                     continue
             new.append(values)
+        # Under the settings row's shared lock: a switch to pseudonymous ids cannot slip in between.
+        ids = identity.user_ids(tenant, for_write=True)
+        for values in new:
+            values["user_id"] = ids.stored(values["user_id"])
         users = resolve_users(tenant, (values["user_id"] for values in new), now)
         result.stored = insert_events(
             [

@@ -17,7 +17,9 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from reranking.models import IN_FLIGHT, EndUser, ErasureRecord, Event, ModelVersion, PrivacySettings, Ranking
+from reranking.models import (
+    IN_FLIGHT, EndUser, ErasureRecord, Event, ModelVersion, PrivacySettings, Ranking, ServedRecommendation,
+)
 from tenants.models import Tenant
 
 from . import cache, training
@@ -54,6 +56,8 @@ def erase_user(tenant: Tenant, user: EndUser, requester: Requester) -> ErasureRe
         keys += [cache.last_event_key(tenant.pk, external_id), cache.popular_key(tenant.pk)]
         rankings, _ = Ranking.objects.filter(tenant=tenant, user=user).delete()
         events, _ = Event.objects.filter(tenant=tenant, user=user).delete()
+        # The served-recommendation log; entries still buffered in Redis are dropped when flushed.
+        ServedRecommendation.objects.filter(tenant=tenant, user=user).delete()
         EndUser.objects.filter(pk=user.pk).delete()
         ModelVersion.objects.for_tenant(tenant).update(contains_erased_data=True)
         # A run in flight may have read its snapshot before the delete: cancel it and start afresh.
@@ -133,6 +137,7 @@ def retry_overdue_erasures(now=None) -> list[int]:
 def delete_expired_events(now=None) -> dict[str, int]:
     """Delete events older than each tenant's retention period, in short batches; return counts per tenant.
 
+    Served-recommendation log entries older than the period go the same way (not counted in the result).
     End users left without events stay: they hold only an external id, and deleting them would race
     with ingest creating the same id.
     """
@@ -141,16 +146,23 @@ def delete_expired_events(now=None) -> dict[str, int]:
     deleted: dict[str, int] = {}
     for privacy in PrivacySettings.objects.filter(retention_days__isnull=False).select_related("tenant"):
         tenant, cutoff = privacy.tenant, now - timedelta(days=privacy.retention_days)
-        total = 0
-        while True:
-            # Unordered, so the index on (tenant, timestamp) finds them; each DELETE is its own transaction.
-            ids = list(Event.objects.for_tenant(tenant).filter(timestamp__lt=cutoff).values_list("id", flat=True)[:batch])
-            if not ids:
-                break
-            with transaction.atomic():
-                count, _ = Event.objects.filter(id__in=ids).delete()
-            total += count
-        if total:
-            log.info("retention: deleted %s events of %s older than %s days", total, tenant.slug, privacy.retention_days)
+        total = delete_in_batches(Event.objects.for_tenant(tenant).filter(timestamp__lt=cutoff), batch)
+        served = delete_in_batches(ServedRecommendation.objects.for_tenant(tenant).filter(served_at__lt=cutoff), batch)
+        if total or served:
+            log.info("retention: deleted %s events and %s served lists of %s older than %s days",
+                     total, served, tenant.slug, privacy.retention_days)
         deleted[tenant.slug] = total
     return deleted
+
+
+def delete_in_batches(queryset, batch: int) -> int:
+    """Delete the queryset's rows `batch` at a time, each DELETE its own short transaction; return the count."""
+    total = 0
+    while True:
+        # Unordered, so the (tenant, time) index finds them.
+        ids = list(queryset.values_list("id", flat=True)[:batch])
+        if not ids:
+            return total
+        with transaction.atomic():
+            count, _ = queryset.model.objects.filter(id__in=ids).delete()
+        total += count

@@ -68,7 +68,8 @@ def test_a_viewer_sees_no_erasure_form(alice, page):
 def test_retention_is_explained_saved_and_validated(alice, owner, page):
     html = owner.get(page).content.decode()
     assert "Keep interactions for (days)" in html and "Leave empty to keep them forever" in html
-    settings = {"epsilon": "4", "max_epsilon": "10", "max_results": "20", "erasure_retrain_hours": "12"}
+    settings = {"epsilon": "4", "max_epsilon": "10", "max_results": "20", "erasure_retrain_hours": "12",
+                "analytics_epsilon": "1", "analytics_max_per_user": "10"}
     assert "Must be between 1 and 3650 days" in post(owner, page, {**settings, "retention_days": "9999"}).content.decode()
     assert PrivacySettings.for_tenant(alice.tenant).retention_days is None
     assert "Privacy settings saved." in post(owner, page, {**settings, "retention_days": "90"}).content.decode()

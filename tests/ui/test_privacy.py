@@ -11,7 +11,8 @@ pytestmark = pytest.mark.django_db
 
 
 def form(**overrides) -> dict:
-    return {**{"dp_enabled": "on", "epsilon": "2", "max_epsilon": "8", "max_results": "20", "erasure_retrain_hours": "24"}, **overrides}
+    return {**{"dp_enabled": "on", "epsilon": "2", "max_epsilon": "8", "max_results": "20", "erasure_retrain_hours": "24",
+                "analytics_epsilon": "1", "analytics_max_per_user": "10"}, **overrides}
 
 
 def test_it_explains_each_setting_and_shows_the_statement(owner, url):
