@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, mixins, status
 from rest_framework.decorators import action
 from rest_framework.pagination import CursorPagination
@@ -211,7 +211,10 @@ class EndUserViewSet(mixins.ListModelMixin, TenantScopedViewSet):
         page = paginator.paginate_queryset(events, request, view=self)
         return paginator.get_paginated_response(s.EventSerializer(page, many=True, context={"user_id": external_id}).data)
 
-    @extend_schema(responses=s.UserExportSerializer)
+    @extend_schema(responses={
+        200: s.UserExportSerializer,
+        404: OpenApiResponse(description="No end user with this id in this tenant (never seen, or erased)."),
+    })
     @action(detail=True, methods=["get"], read_scope=Scope.ADMIN)
     def export(self, request, external_id=None):
         """Everything held about the user, for an access request: profile, interactions, lists served,
