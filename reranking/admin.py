@@ -164,7 +164,8 @@ class PrivacySettingsAdmin(admin.ModelAdmin):
     list_filter = ["dp_enabled"]
     search_fields = ["tenant__slug"]
     list_select_related = ["tenant"]
-    readonly_fields = ["statement", "updated_at"]
+    # Turning pseudonymous ids on must convert the stored ids: the tenant's privacy page or API does that.
+    readonly_fields = ["statement", "pseudonymous_ids", "updated_at"]
     raw_id_fields = ["tenant"]
 
 

@@ -36,7 +36,7 @@ from django.db.models import OuterRef, Subquery
 from reranking.models import EndUser, ModelVersion, PrivacySettings, Ranking
 from tenants.models import Tenant
 
-from . import cache
+from . import cache, served_log
 from .catalogue import chunked
 
 PREFIX = "p_"
@@ -135,6 +135,8 @@ def save_settings(tenant: Tenant, save: Callable[[], PrivacySettings]) -> Privac
         if settings_row.pseudonymous_ids and not before.pseudonymous_ids:
             settings_row.pseudonym_salt = secrets.token_hex(16)
             PrivacySettings.objects.filter(pk=settings_row.pk).update(pseudonym_salt=settings_row.pseudonym_salt)
+            # The served-list buffer holds raw ids: store what it has now, while they still match.
+            served_log.flush()
             stale = convert_existing(tenant, UserIds(settings_row.pseudonym_salt))
             transaction.on_commit(lambda: cache.delete(*stale))
         transaction.on_commit(lambda: cache.delete(pseudonym_key(tenant.pk), cache.privacy_key(tenant.pk)))

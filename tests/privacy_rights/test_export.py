@@ -119,3 +119,14 @@ def test_a_manager_downloads_the_export_from_the_privacy_page_and_a_viewer_canno
     viewer = Client()
     viewer.force_login(get_user_model().objects.get(username="bob"))
     assert viewer.post(page, {"action": "export", "export-user_id": "ben"}).status_code == 403
+
+
+def test_lists_buffered_before_ids_turn_pseudonymous_are_kept_and_exported(alice, users,
+                                                                          django_capture_on_commit_callbacks):
+    served = alice.client.get("/api/v1/users/ann/recommendations").json()  # also caches "ids as sent"
+    with django_capture_on_commit_callbacks(execute=True):  # the switch drops that cache on commit
+        assert alice.client.patch("/api/v1/privacy", {"pseudonymous_ids": True}, format="json").status_code == 200
+    body = alice.client.get("/api/v1/users/ann/export").json()
+    assert body["user_id"] == "ann" and body["profile"]["stored_as_pseudonym"] is True
+    assert [s["recommendation_id"] for s in body["recommendations_served"]] == [served["recommendation_id"]]
+    assert len(body["events"]) == 3
