@@ -155,6 +155,8 @@ class ItemDetailView(TenantViewMixin, DetailView):
         return super().get_context_data(
             by_type=events.values("event_type").annotate(n=Count("id")).order_by("-n"),
             recent=events.select_related("user").order_by("-timestamp")[:20],
+            # Stored ids are hashes then: shown as such, with no explorer link (it takes the client's id).
+            pseudonymous=identity.user_ids(self.tenant).pseudonymous,
             **kwargs,
         )
 

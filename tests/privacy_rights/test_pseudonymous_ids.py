@@ -121,3 +121,11 @@ def test_the_web_ui_finds_users_by_their_own_id(alice, users, queue):
     response = client.post(page, {"action": "erase", "user_id": "ben", "confirm": "on"}, follow=True)
     assert "End user erased: 3 interactions" in response.content.decode()
     assert EndUser.objects.for_tenant(alice.tenant).count() == 1
+
+
+def test_an_item_page_shows_pseudonyms_without_explorer_links(alice, users, queue):
+    turn_on(alice)
+    client = Client()
+    client.force_login(alice.owner)
+    html = client.get(reverse("ui:item", args=[alice.tenant.slug, "sku-1"])).content.decode()
+    assert 'title="pseudonymous id">p_' in html and "?user=" not in html
