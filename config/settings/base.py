@@ -161,6 +161,12 @@ if CELERY_BROKER_URL == "filesystem://":
         "store_processed": False,
     }
     (_queue_dir / "queue").mkdir(parents=True, exist_ok=True)
+else:
+    # Redis: a message taken by a worker that then died (SIGKILL, host lost) goes back to the queue once
+    # it has been unacknowledged this long. Keep it above the longest task (training), or a slow run is
+    # delivered twice (harmless: claiming is idempotent, but it wastes a worker meanwhile).
+    # https://docs.celeryq.dev/en/stable/getting-started/backends-and-brokers/redis.html#visibility-timeout
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL or "django-db")
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"

@@ -23,8 +23,8 @@ class PayloadTooLarge(exceptions.APIException):
 class DatabaseUnavailable(exceptions.APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = (
-        "The database is unavailable right now; nothing from this request was stored. Retry the same request "
-        "shortly (events that carry an event_id are stored once however often they are sent)."
+        "The database is unavailable right now. Retry the same request shortly: events that carry an event_id "
+        "are stored once however often they are sent."
     )
     default_code = "database_unavailable"
 
