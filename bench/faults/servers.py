@@ -29,12 +29,14 @@ def listening(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-def wait_until(predicate, timeout: float, what: str) -> None:
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.05):
+    """Return the predicate's first truthy value; raise after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
     raise RuntimeError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 

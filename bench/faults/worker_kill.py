@@ -26,18 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench.common import free_port, start_server, start_worker  # noqa: E402
 from bench.faults.common import DEFAULT_BENCH_DB, Checks, call, make_shop, setup  # noqa: E402
 from bench.faults.servers import PrivateRedis  # noqa: E402
+from bench.faults.servers import wait_until as wait_for  # noqa: E402
 
 SLOW_TRAINING = '{"max_epochs": 200, "patience": 200}'
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise SystemExit(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 class Watcher(threading.Thread):
@@ -96,7 +87,7 @@ def main() -> None:
                 total = ModelVersion.objects.get(pk=v2.pk).n_shards
                 return total and 0 < done < total and (done, total)
 
-            done, total = wait_for(partly_precomputed, 300, "v2's precompute to be under way")
+            done, total = wait_for(partly_precomputed, 300, "v2's precompute to be under way", interval=0.02)
             kill(w1)
             done = PrecomputeShard.objects.filter(version=v2, done=True).count()
             print(f"SIGKILLed w1 with {done}/{total} shards of v2 done", flush=True)
