@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test test-fast venv clean-demo bench-ingest
+.PHONY: demo test test-fast venv clean-demo bench-ingest faults soak
 
 venv: $(VENV)/.installed
 
@@ -25,6 +25,21 @@ test-fast: venv
 bench-ingest: venv
 	bash platform/services.sh >/dev/null
 	$(PY) bench/ingest.py
+
+# Fault scenarios with real services (private Redis/PostgreSQL on free ports; the shared ones are never
+# stopped). Each prints its checks and fails the target if one fails. See bench/faults/ and MULTI_MACHINE.md.
+faults: venv
+	bash platform/services.sh >/dev/null
+	bash platform/test.sh tests/serving/test_degraded_services.py tests/serving/test_corrupt_artifact.py -q
+	$(PY) bench/faults/redis_down.py
+	$(PY) bench/faults/pg_restart.py
+	$(PY) bench/faults/worker_kill.py
+
+# Mixed traffic for SOAK_SECONDS (default 180) while a worker retrains: throughput, p50/p99, 5xx, lost events.
+SOAK_SECONDS ?= 180
+soak: venv
+	bash platform/services.sh >/dev/null
+	$(PY) bench/soak.py --seconds $(SOAK_SECONDS)
 
 clean-demo:
 	rm -rf var/

@@ -88,6 +88,28 @@ def start_server(port: int, env: dict) -> subprocess.Popen:
     raise SystemExit("gunicorn did not answer /health within 60 s")
 
 
+def start_worker(name: str, env: dict, queues: str = "default,training", log=None) -> subprocess.Popen:
+    """Start one real Celery worker process named `name@host` and wait until it answers ping.
+
+    It runs in its own process group, so os.killpg(proc.pid, SIGKILL) kills it with its pool children.
+    """
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queues, "-c", "1", "-n", f"{name}@%h",
+         "--loglevel", "INFO" if log else "WARNING", "--without-gossip", "--without-mingle"],
+        cwd=ROOT, env=env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT if log else None,
+    )
+    from config.celery_app import app
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"worker {name} exited with {proc.returncode}")
+        replies = app.control.ping(destination=None, timeout=1.0) or []
+        if any(host.startswith(f"{name}@") for reply in replies for host in reply):
+            return proc
+    raise SystemExit(f"worker {name} did not answer ping within 60 s")
+
+
 def start_workers(count: int, env: dict | None = None, prefix: str = "bench") -> list[subprocess.Popen]:
     """Start `count` real Celery workers (one process each) and wait until they answer ping."""
     procs = [

@@ -1,8 +1,15 @@
-"""Request ids: echo the client's X-Request-ID (or make one) so a call can be traced through logs."""
+"""Request ids (echo the client's X-Request-ID so a call can be traced) and a 503 for a lost database."""
 from __future__ import annotations
 
+import logging
 import re
 import uuid
+
+from django.http import JsonResponse
+
+from .api.errors import DATABASE_DOWN, RETRY_AFTER_SECONDS, DatabaseUnavailable, error_body
+
+log = logging.getLogger(__name__)
 
 VALID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -16,4 +23,26 @@ class RequestIdMiddleware:
         request.request_id = given if VALID.match(given) else uuid.uuid4().hex
         response = self.get_response(request)
         response["X-Request-ID"] = request.request_id
+        return response
+
+
+class DatabaseUnavailableMiddleware:
+    """Answer 503 with Retry-After, not 500, when a page (outside the API) loses the database.
+
+    The API's exception handler does the same for API views (tenants/api/errors.py).
+    """
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exc):
+        if not isinstance(exc, DATABASE_DOWN):
+            return None
+        log.warning("database unavailable on %s: %s: %s", request.path, exc.__class__.__name__, exc)
+        detail = DatabaseUnavailable.default_detail
+        response = JsonResponse(error_body(DatabaseUnavailable.default_code, str(detail)), status=503)
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response

@@ -46,6 +46,7 @@ def fresh_process_memos():
 
     cache._local.clear()
     cache.forget_items()
+    cache._down_until[0] = 0.0
     yield
 
 

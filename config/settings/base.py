@@ -40,6 +40,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "tenants.middleware.RequestIdMiddleware",
+    "tenants.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -79,7 +80,15 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 # --- Cache ------------------------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Short socket timeouts: an unreachable Redis must fail fast so requests degrade (reranking/services/cache.py)
+    # instead of hanging. https://docs.djangoproject.com/en/5.2/topics/cache/#redis
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 1.0},
+        }
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -161,6 +170,12 @@ if CELERY_BROKER_URL == "filesystem://":
         "store_processed": False,
     }
     (_queue_dir / "queue").mkdir(parents=True, exist_ok=True)
+else:
+    # Redis: a message taken by a worker that then died (SIGKILL, host lost) goes back to the queue once
+    # it has been unacknowledged this long. Keep it above the longest task (training), or a slow run is
+    # delivered twice (harmless: claiming is idempotent, but it wastes a worker meanwhile).
+    # https://docs.celeryq.dev/en/stable/getting-started/backends-and-brokers/redis.html#visibility-timeout
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL or "django-db")
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"

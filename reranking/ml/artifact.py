@@ -2,10 +2,12 @@
 
 A saved version is a folder with `model.safetensors` (network weights, MiniLM item embeddings, ALS
 item factors, kNN/text neighbour lists, popularity snapshots) and `config.json` (hyper-parameters,
-item and event-type vocabularies). `Reranker.load` needs nothing else.
+item and event-type vocabularies, and the SHA-256 of the weights file). `Reranker.load` needs nothing
+else, and refuses a folder whose files are damaged (CorruptArtifact) rather than serve garbage.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -21,6 +23,18 @@ from .model import RerankerNet, gap_buckets, history_tensors
 from .sources import FirstStage, Queries
 
 FORMAT_VERSION = 2  # 2: transition source (fs.trans_*) and 14 candidate features; version 1 files cannot load
+
+
+class CorruptArtifact(ValueError):
+    """The saved folder cannot be loaded as it was written (truncated, altered or missing files)."""
+
+
+def file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 @dataclass
@@ -82,22 +96,38 @@ class Reranker:
         tensors = {f"net.{k}": v.detach().float().cpu().contiguous() if v.is_floating_point() else v.cpu().contiguous()
                    for k, v in self.net.state_dict().items()}
         tensors.update({f"fs.{k}": torch.from_numpy(np.ascontiguousarray(v)) for k, v in self.first_stage.state.items()})
-        save_file(tensors, os.path.join(directory, "model.safetensors"))
+        weights = os.path.join(directory, "model.safetensors")
+        save_file(tensors, weights)
         meta = {"format_version": FORMAT_VERSION, "config": self.config.to_dict(), "item_ids": self.item_ids,
-                "event_types": self.event_type_names, "saved_at": time.time()}
+                "event_types": self.event_type_names, "saved_at": time.time(), "weights_sha256": file_sha256(weights)}
         with open(os.path.join(directory, "config.json"), "w", encoding="utf-8") as f:
             json.dump(meta, f)
 
     @classmethod
     def load(cls, directory: str, device: str = "cpu") -> "Reranker":
-        """Load a version saved by `save`; needs nothing but the folder."""
-        with open(os.path.join(directory, "config.json"), encoding="utf-8") as f:
-            meta = json.load(f)
+        """Load a version saved by `save`; needs nothing but the folder.
+
+        Raises CorruptArtifact when a file is missing, unreadable or not the one that was saved.
+        """
+        try:
+            with open(os.path.join(directory, "config.json"), encoding="utf-8") as f:
+                meta = json.load(f)
+        except (OSError, ValueError) as exc:
+            raise CorruptArtifact(f"config.json in {directory} cannot be read: {exc}") from exc
         assert meta.get("format_version") == FORMAT_VERSION, f"unsupported artifact version {meta.get('format_version')}"
         config = RerankerConfig.from_dict(meta["config"])
-        tensors = load_file(os.path.join(directory, "model.safetensors"))
-        net = RerankerNet(config, len(meta["item_ids"]), len(meta["event_types"]))
-        net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
+        weights = os.path.join(directory, "model.safetensors")
+        try:
+            # NOTE: artifacts saved before the checksum existed load unchecked.
+            if meta.get("weights_sha256") and file_sha256(weights) != meta["weights_sha256"]:
+                raise CorruptArtifact(f"model.safetensors in {directory} does not match its saved SHA-256 checksum.")
+            tensors = load_file(weights)
+            net = RerankerNet(config, len(meta["item_ids"]), len(meta["event_types"]))
+            net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
+        except CorruptArtifact:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a truncated file, wrong tensors: the folder is unusable
+            raise CorruptArtifact(f"model.safetensors in {directory} cannot be loaded: {exc}") from exc
         # Own, aligned copies: BLAS picks kernels by alignment, and 1e-8 differences would flip near-ties.
         state = {k[3:]: np.array(v.numpy(), copy=True) for k, v in tensors.items() if k.startswith("fs.")}
         return cls(config, meta["item_ids"], meta["event_types"], net.to(pick_device(device)),

@@ -221,8 +221,10 @@ def train(dataset: Dataset, config: RerankerConfig | None = None, *, item_embedd
     optimiser = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = -(-len(windows[0]) // config.batch_size) - (-len(lists.label) // config.batch_size)
     # One cosine cycle over all epochs: the constant rate diverged after epoch 4 (EXPERIMENTS.md run 3).
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=config.lr, pct_start=0.1,
-                                                   total_steps=max(1, config.max_epochs * steps_per_epoch))
+    total_steps = max(1, config.max_epochs * steps_per_epoch)
+    # NOTE: torch's OneCycleLR divides by zero when pct_start * total_steps == 1 (e.g. 10 steps in all).
+    warmup = 0.1 if round(0.1 * total_steps, 9) != 1.0 else 0.15
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=config.lr, pct_start=warmup, total_steps=total_steps)
     pop = np.bincount(np.concatenate([dataset.event_items[s] for s in train_seqs] or [np.zeros(0, np.int64)]),
                       minlength=dataset.n_items).astype(np.float64) + 1.0
     pop /= pop.sum()

@@ -18,6 +18,21 @@ _local: dict[str, tuple[float, Any]] = {}
 # Catalogue rows served in lists, per process: edits reach served lists within ITEM_MEMO_SECONDS.
 ITEM_MEMO_SECONDS = 10.0
 item_memo: dict[tuple[int, str], tuple[float, dict | None]] = {}
+# After a failed call, skip Redis for this long: with Redis down (or unreachable, where each connect
+# waits for its timeout) a request must not pay for several doomed round trips.
+DOWN_SECONDS = 5.0
+_down_until = [0.0]
+
+
+def is_down() -> bool:
+    """Return True while a recent cache failure says Redis is unavailable."""
+    return time.monotonic() < _down_until[0]
+
+
+def mark_down(action: str, exc: Exception) -> None:
+    if not is_down():
+        log.warning("cache %s failed, skipping the cache for %.0f s: %s", action, DOWN_SECONDS, exc)
+    _down_until[0] = time.monotonic() + DOWN_SECONDS
 
 
 def forget_items() -> None:
@@ -26,27 +41,32 @@ def forget_items() -> None:
 
 
 def get_many(keys: list[str]) -> dict[str, Any]:
+    if is_down():
+        return {}
     try:
         return cache.get_many(keys)
     except Exception as exc:  # noqa: BLE001 - a cache outage must not become a 500
-        log.warning("cache get failed: %s", exc)
+        mark_down("get", exc)
         return {}
 
 
 def set_many(values: dict[str, Any], timeout: int) -> None:
+    if is_down():
+        return
     try:
         cache.set_many(values, timeout)
     except Exception as exc:  # noqa: BLE001
-        log.warning("cache set failed: %s", exc)
+        mark_down("set", exc)
 
 
 def delete(*keys: str) -> None:
+    """Delete keys; tried even while the cache looks down, since a stale value outlives the outage."""
     for key in keys:
         _local.pop(key, None)
     try:
         cache.delete_many(list(keys))
     except Exception as exc:  # noqa: BLE001
-        log.warning("cache delete failed: %s", exc)
+        mark_down("delete", exc)
 
 
 def remember(key: str, timeout: int, compute: Callable[[], Any], local: bool = False) -> Any:

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from reranking.ml.artifact import Reranker
+from reranking.ml.artifact import CorruptArtifact, Reranker
 from reranking.models import EndUser, ModelVersion, PrecomputeShard, Ranking, RunStatus, TrainingPolicy
 
 from . import privacy
@@ -32,18 +32,55 @@ ERASED_NOTE = "Not activated: trained before an end user's data was erased (cont
 
 
 def load_model(artifact_path: str) -> Reranker:
-    """Load a version's model once per process.
+    """Load a version's model once per process; raise CorruptArtifact if its files are missing or damaged.
 
-    Keyed by the absolute folder and its config's mtime, so a folder rewritten for a re-created tenant
-    (same slug, same version number) or another MEDIA_ROOT is never served from a stale copy.
+    Keyed by the absolute folder and its files' mtimes, so a folder rewritten for a re-created tenant
+    (same slug, same version number) or another MEDIA_ROOT is never served from a stale copy. A failed
+    load is remembered too, so a broken artifact costs one read per process, not one per request.
     """
     folder = Path(settings.MEDIA_ROOT) / artifact_path
-    return _load_model(str(folder), (folder / "config.json").stat().st_mtime_ns)
+    try:
+        stamp = tuple((folder / name).stat().st_mtime_ns for name in ARTIFACT_FILES)
+    except OSError as exc:
+        raise CorruptArtifact(f"{artifact_path}: {exc.strerror}: {exc.filename}") from exc
+    key = (str(folder), stamp)
+    if key in _broken:
+        raise CorruptArtifact(_broken[key])
+    try:
+        return _load_model(*key)
+    except CorruptArtifact as exc:
+        if len(_broken) > 100:
+            _broken.clear()
+        _broken[key] = str(exc)
+        raise
+
+
+ARTIFACT_FILES = ("config.json", "model.safetensors")
+_broken: dict[tuple[str, tuple[int, ...]], str] = {}
+_reported: set[tuple[int, str]] = set()
 
 
 @lru_cache(maxsize=4)
-def _load_model(folder: str, mtime_ns: int) -> Reranker:
+def _load_model(folder: str, stamp: tuple[int, ...]) -> Reranker:
     return Reranker.load(folder)
+
+
+def report_broken_artifact(version: ModelVersion | int, exc: Exception) -> None:
+    """Show staff that a version's artifact cannot be loaded (its error, in admin and on the models page).
+
+    A version not yet serving is also failed, so it is never activated; the active one keeps serving
+    from its stored rankings while live scoring falls back (see serving.live_model).
+    """
+    version_id = getattr(version, "pk", version)
+    message = f"The model artifact cannot be loaded, so this version is not used for scoring: {exc}"[:4000]
+    if (version_id, message) in _reported:
+        return
+    _reported.add((version_id, message))
+    log.error("version %s: %s", version_id, message)
+    ModelVersion.objects.filter(pk=version_id).update(error=message)
+    ModelVersion.objects.filter(pk=version_id, is_active=False).update(
+        status=RunStatus.FAILED, phase="failed", finished_at=timezone.now(), activate_when_ready=False
+    )
 
 
 def plan_shards(version: ModelVersion) -> list[PrecomputeShard]:
@@ -72,7 +109,11 @@ def run_shard(shard_id: int) -> bool:
         return False
     version, tenant = shard.version, shard.tenant
     started = time.perf_counter()
-    model = load_model(version.artifact_path)
+    try:
+        model = load_model(version.artifact_path)
+    except CorruptArtifact as exc:
+        report_broken_artifact(version, exc)
+        return False
     policy = TrainingPolicy.for_tenant(tenant)
     users = list(
         EndUser.objects.for_tenant(tenant)

@@ -19,13 +19,13 @@ from django.utils import timezone
 
 from reranking import dp
 from reranking import rules as engine
-from reranking.ml.artifact import History
+from reranking.ml.artifact import CorruptArtifact, History, Reranker
 from reranking.models import EndUser, Event, Item, ModelVersion, PrivacySettings, Ranking, Rule, TrainingPolicy
 from tenants.models import Tenant
 
 from . import cache
 from .datasets import histories_for
-from .precompute import load_model
+from .precompute import load_model, report_broken_artifact
 
 MAX_K = 100
 MAX_CANDIDATES = 500
@@ -148,9 +148,24 @@ def precomputed(tenant: Tenant, version: dict, user_external_id: str) -> dict | 
     return {**ranking, "fresh": last is not None and last > ranking["computed_at"]}
 
 
+def live_model(version: dict) -> Reranker | None:
+    """Return the active version's model, or None when its artifact cannot be loaded.
+
+    Callers then fall back (stored ranking order, popularity): a damaged file on disk degrades
+    scoring, it does not fail requests. The error is recorded on the version for staff.
+    """
+    try:
+        return load_model(version["artifact_path"])
+    except CorruptArtifact as exc:
+        report_broken_artifact(version["id"], exc)
+        return None
+
+
 def content_candidates(version: dict, context: list[str], n: int = POPULAR_N) -> list[tuple[str, float]]:
     """Rank items by cosine similarity to the mean text embedding of the context items."""
-    model = load_model(version["artifact_path"])
+    model = live_model(version)
+    if model is None:
+        return []
     index = {item: i for i, item in enumerate(model.item_ids)}
     rows = [index[c] for c in context if c in index]
     if not rows:
@@ -331,15 +346,15 @@ def recommend(
     if ranking is not None:
         scored = [(item, score) for item, score in ranking["items"]]
         strategy = "precomputed"
-        if ranking["fresh"]:
+        model = live_model(version) if ranking["fresh"] else None
+        if model is not None:
             history = histories_for(tenant, [ranking["user_id"]])[ranking["user_id"]]
-            model = load_model(version["artifact_path"])
             seen = set(history.item_ids) if TrainingPolicy.for_tenant(tenant).exclude_seen else set()
             rescored = model.rerank(history, [i for i, _ in scored[:FRESH_RESCORE] if i not in seen])
             scored = rescored + [(i, s) for i, s in scored[FRESH_RESCORE:] if i not in seen]
             strategy, fresh = "precomputed+fresh", True
-    elif context and version:
-        scored, strategy = content_candidates(version, context), "content"
+    elif context and version and (content := content_candidates(version, context)):
+        scored, strategy = content, "content"
     else:
         scored, strategy = popular_items(tenant), "popular"
         skip = set(context or [])
@@ -377,8 +392,9 @@ def rerank(
     rows = item_rows(tenant, candidates)
     unknown = [c for c in candidates if c not in rows]
     version = active_version(tenant)
-    if version:
-        scored = load_model(version["artifact_path"]).rerank(history, [c for c in candidates if c in rows])
+    model = live_model(version) if version else None
+    if model is not None:
+        scored = model.rerank(history, [c for c in candidates if c in rows])
         strategy = "live"
     else:
         popularity = dict(popular_items(tenant))

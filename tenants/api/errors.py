@@ -1,19 +1,37 @@
 """One error format for every API response: {"error": {"code", "message", "detail"}}."""
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
+
+log = logging.getLogger(__name__)
 
 
 class PayloadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = "The request body is too large."
     default_code = "payload_too_large"
+
+
+class DatabaseUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = (
+        "The database is unavailable right now. Retry the same request shortly: events that carry an event_id "
+        "are stored once however often they are sent."
+    )
+    default_code = "database_unavailable"
+
+
+# A lost or refused connection, a restart, a statement cancelled or a deadlock: the client may retry.
+DATABASE_DOWN = (OperationalError, InterfaceError)
+RETRY_AFTER_SECONDS = 5
 
 
 def declared_length(request) -> int:
@@ -59,6 +77,9 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound(*exc.args)
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied(*exc.args)
+    elif isinstance(exc, DATABASE_DOWN):
+        log.warning("database unavailable: %s: %s", exc.__class__.__name__, exc)
+        exc = DatabaseUnavailable()
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -68,4 +89,6 @@ def exception_handler(exc, context):
         codes = exc.get_codes()
         code = codes if isinstance(codes, str) else "error"
         response.data = error_body(code, _first_message(exc.detail))
+    if isinstance(exc, DatabaseUnavailable):
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response

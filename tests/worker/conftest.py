@@ -43,9 +43,11 @@ def shop(alice, quick_training):
 
 
 class WorkerProcess:
-    """A real `celery worker` subprocess on the test database and the real broker."""
+    """A real worker, started by platform/start-worker.sh as in production, on the test database and broker."""
 
-    def __init__(self, name: str, media_root: Path, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, name: str, media_root: Path, extra_env: dict[str, str] | None = None, queues: str = "default,training"
+    ) -> None:
         db = connection.settings_dict
         env = {
             **os.environ,
@@ -57,13 +59,17 @@ class WorkerProcess:
             "RECS_MEDIA_ROOT": str(media_root),
             "RECS_TRAINING_OVERRIDES": json.dumps(QUICK),
             "OMP_NUM_THREADS": "1",
+            "VENV": str(Path(sys.executable).parent.parent),
+            "WORKER_QUEUES": queues,
+            "WORKER_NAME": name,
+            "WORKER_CONCURRENCY": "1",
+            "WORKER_LOG_LEVEL": "INFO",
             **(extra_env or {}),
         }
         self.name = name
         self.log = open(media_root.parent / f"{name}.log", "w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default,training", "-c", "1",
-             "-n", f"{name}@%h", "--loglevel", "INFO", "--without-gossip", "--without-mingle"],
+            ["bash", str(ROOT / "platform" / "start-worker.sh")],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
         )
 
@@ -108,8 +114,8 @@ def workers(tmp_path, settings):
     app.control.purge()
     started: list[WorkerProcess] = []
 
-    def start(*names: str, env: dict[str, str] | None = None) -> list[WorkerProcess]:
-        procs = [WorkerProcess(name, media, env) for name in names]
+    def start(*names: str, env: dict[str, str] | None = None, queues: str = "default,training") -> list[WorkerProcess]:
+        procs = [WorkerProcess(name, media, env, queues) for name in names]
         started.extend(procs)
         expected = {f"{name}@" for name in names}
 

@@ -21,24 +21,6 @@ def rankings_of(version) -> dict[str, list]:
     return dict(Ranking.objects.filter(version=version).values_list("user_external_id", "items"))
 
 
-def test_a_worker_trains_a_tenant_end_to_end(alice, quick_training, workers):
-    load_small_shop(alice.tenant)
-    workers("w1")
-
-    run, created = training.request_training(alice.tenant, trigger="api")
-    assert created
-
-    def finished():
-        run.refresh_from_db()
-        return run.is_finished and run.rankings_ready
-
-    wait_for(finished, 300, "the worker to train and precompute")
-    assert run.status == RunStatus.SUCCEEDED and run.is_active, run.error
-    assert run.attempts == 1 and run.device == "cpu"
-    assert Ranking.objects.filter(version=run).count() == EndUser.objects.for_tenant(alice.tenant).count()
-    assert run.shards.filter(done=True).count() == run.n_shards >= 1
-
-
 def test_a_killed_worker_leaves_a_failed_run_and_the_old_rankings(alice, quick_training, workers, settings):
     load_small_shop(alice.tenant)
     call_command("train_tenant", alice.tenant.slug)
@@ -109,6 +91,8 @@ def test_two_workers_share_the_precompute_and_match_one_worker(alice, quick_trai
         raise AssertionError(f"{shards}\n" + "\n".join(p.output()[-1500:] for p in procs))
     hosts = {name.split("@")[0] for name in PrecomputeShard.objects.filter(version=version).values_list("worker", flat=True)}
     assert hosts == {"w1", "w2"}, f"shards ran in {hosts}"
+    rows = Ranking.objects.filter(version=version)
+    assert rows.count() == rows.values("user_id").distinct().count() == EndUser.objects.for_tenant(alice.tenant).count()
     parallel = rankings_of(version)
     assert parallel.keys() == single.keys()
     # Same items with the same scores; float noise between processes may swap exact ties only.
@@ -116,3 +100,25 @@ def test_two_workers_share_the_precompute_and_match_one_worker(alice, quick_trai
         theirs = dict(parallel[user])
         assert theirs.keys() == dict(items).keys(), user
         assert [theirs[i] for i, _ in items] == pytest.approx([s for _, s in items], abs=1e-4), user
+
+
+def test_a_gpu_queue_worker_trains_and_a_cpu_queue_worker_precomputes(alice, quick_training, workers):
+    """End to end through real workers, split as on several machines (platform/MULTI_MACHINE.md)."""
+    load_small_shop(alice.tenant)
+    (gpu,) = workers("gpu", queues="gpu")
+    (cpu,) = workers("cpu", queues="cpu")
+
+    run, _ = training.request_training(alice.tenant, trigger="api")
+
+    def finished():
+        run.refresh_from_db()
+        return run.is_finished and run.rankings_ready
+
+    wait_for(finished, 300, "training on the GPU queue and precompute on the CPU queue")
+    assert run.status == RunStatus.SUCCEEDED and run.is_active, run.error
+    assert run.attempts == 1 and run.device == "cpu"
+    assert run.shards.filter(done=True).count() == run.n_shards >= 1
+    assert "Task worker.tasks.train_reranker[" in gpu.output() and "Task worker.tasks.train_reranker[" not in cpu.output()
+    hosts = {name.split("@")[0] for name in run.shards.values_list("worker", flat=True)}
+    assert hosts == {"cpu"}, f"shards ran in {hosts}"
+    assert Ranking.objects.filter(version=run).count() == EndUser.objects.for_tenant(alice.tenant).count()
