@@ -28,7 +28,7 @@ from django.views.generic import CreateView, DeleteView, DetailView, FormView, L
 from reranking import rules as engine
 from reranking.forms import ErasureForm, ExplorerForm, PreviewForm, PrivacyForm, RuleForm, UploadForm, examples_json, params_schema
 from reranking.models import IN_FLIGHT, EndUser, ErasureRecord, Event, Item, ModelVersion, PrivacySettings, Rule
-from reranking.services import catalogue, precompute, privacy, serving, training
+from reranking.services import catalogue, export, precompute, privacy, serving, training
 from tenants.forms import ApiKeyForm
 from tenants.models import ApiKey, Membership
 from tenants.web import TenantViewMixin
@@ -153,6 +153,13 @@ class ItemListView(TenantViewMixin, ListView):
             q=self.request.GET.get("q", ""), category=self.request.GET.get("category", ""),
             categories=list(categories), query=query.urlencode(), **kwargs,
         )
+
+
+class ItemExportView(TenantViewMixin, View):
+    """The live catalogue as CSV (reranking/services/export.py defuses spreadsheet formulas)."""
+
+    def get(self, request, tenant_slug):
+        return export.csv_download(export.catalogue_csv(self.scoped(Item)), f"{self.tenant.slug}-items.csv")
 
 
 class ItemDetailView(TenantViewMixin, DetailView):
