@@ -21,7 +21,9 @@ from django.db.models.functions import TruncDate
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.decorators import method_decorator
 from django.utils.functional import cached_property
+from django.views.decorators.debug import sensitive_variables
 from django.views import View
 from django.views.generic import CreateView, DeleteView, DetailView, FormView, ListView, TemplateView, UpdateView
 
@@ -594,6 +596,7 @@ class ApiKeyListView(TenantViewMixin, ListView):
         self.form = ApiKeyForm()
         return super().get(request, *args, **kwargs)
 
+    @method_decorator(sensitive_variables("secret", "new_key"))
     def post(self, request, *args, **kwargs):
         self.form = ApiKeyForm(request.POST)
         new_key = secret = None

@@ -1,4 +1,5 @@
-"""Request ids: echo the client's X-Request-ID (or make one) so a call can be traced through logs."""
+"""Request ids (echo the client's X-Request-ID, or make one, so a call can be traced through logs), and a
+refusal of oversize bodies before anything reads them."""
 from __future__ import annotations
 
 import re
@@ -17,3 +18,28 @@ class RequestIdMiddleware:
         response = self.get_response(request)
         response["X-Request-ID"] = request.request_id
         return response
+
+
+class BodySizeLimitMiddleware:
+    """Answer 413 to a body declared larger than DATA_UPLOAD_MAX_MEMORY_SIZE, unread.
+
+    Django checks that limit only for non-file fields, and only once something reads the body; the CSRF
+    check reads every form POST, so a huge web UI upload would otherwise be spooled to disk first.
+    """
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from django.conf import settings
+        from django.http import HttpResponse, JsonResponse
+
+        from .api.errors import declared_length, error_body, payload_too_large
+
+        length = declared_length(request)
+        if settings.DATA_UPLOAD_MAX_MEMORY_SIZE is not None and length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+            message = str(payload_too_large(length).detail)
+            if request.path.startswith("/api/"):
+                return JsonResponse(error_body("payload_too_large", message), status=413)
+            return HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
+        return self.get_response(request)
