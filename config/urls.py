@@ -13,6 +13,8 @@ from tenants.health import health, live
 
 router = DefaultRouter()
 router.include_root_view = False
+# No ".json" twins of every route: JSON is the only format, and actions with named URL kwargs got a 500 there.
+router.include_format_suffixes = False
 router.trailing_slash = "/?"  # clients may omit the slash; a POST must not be redirected
 router.register("items", ItemViewSet, basename="item")
 router.register("events", EventViewSet, basename="event")
@@ -21,6 +23,8 @@ router.register("keys", ApiKeyViewSet, basename="apikey")
 router.register("rules", RuleViewSet, basename="rule")
 router.register("models", ModelVersionViewSet, basename="modelversion")
 router.register("erasures", ErasureRecordViewSet, basename="erasure")
+
+handler404 = "tenants.api.errors.not_found"
 
 urlpatterns = [
     re_path(r"^api/v1/tenant/?$", TenantView.as_view(), name="tenant"),

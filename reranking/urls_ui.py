@@ -9,6 +9,7 @@ app_name = "ui"
 tenant_pages = [
     path("", views.DashboardView.as_view(), name="dashboard"),
     path("items/", views.ItemListView.as_view(), name="items"),
+    path("items/export.csv", views.ItemExportView.as_view(), name="items-export"),
     path("items/<path:external_id>", views.ItemDetailView.as_view(), name="item"),
     path("upload/", views.UploadView.as_view(), name="upload"),
     path("upload/confirm/", views.UploadConfirmView.as_view(), name="upload-confirm"),

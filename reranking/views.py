@@ -20,14 +20,16 @@ from django.db.models import Count, Q
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.decorators import method_decorator
 from django.utils.functional import cached_property
+from django.views.decorators.debug import sensitive_variables
 from django.views import View
 from django.views.generic import CreateView, DeleteView, DetailView, FormView, ListView, TemplateView, UpdateView
 
 from reranking import rules as engine
 from reranking.forms import ErasureForm, ExplorerForm, ExportForm, PreviewForm, PrivacyForm, RuleForm, UploadForm, examples_json, params_schema
 from reranking.models import IN_FLIGHT, ErasureRecord, Event, Item, ModelVersion, PrivacySettings, Rule
-from reranking.services import analytics, catalogue, export, identity, precompute, privacy, serving, training
+from reranking.services import analytics, catalogue, csv_export, export, identity, precompute, privacy, serving, training
 from tenants.forms import ApiKeyForm
 from tenants.models import ApiKey, Membership
 from tenants.web import TenantViewMixin
@@ -141,6 +143,13 @@ class ItemListView(TenantViewMixin, ListView):
             q=self.request.GET.get("q", ""), category=self.request.GET.get("category", ""),
             categories=list(categories), query=query.urlencode(), **kwargs,
         )
+
+
+class ItemExportView(TenantViewMixin, View):
+    """The live catalogue as CSV (reranking/services/csv_export.py defuses spreadsheet formulas)."""
+
+    def get(self, request, tenant_slug):
+        return csv_export.csv_download(csv_export.catalogue_csv(self.scoped(Item)), f"{self.tenant.slug}-items.csv")
 
 
 class ItemDetailView(TenantViewMixin, DetailView):
@@ -592,6 +601,7 @@ class ApiKeyListView(TenantViewMixin, ListView):
         self.form = ApiKeyForm()
         return super().get(request, *args, **kwargs)
 
+    @method_decorator(sensitive_variables("secret", "new_key"))
     def post(self, request, *args, **kwargs):
         self.form = ApiKeyForm(request.POST)
         new_key = secret = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 from rest_framework import authentication, exceptions
 
 from .models import ApiKey, Tenant
@@ -40,6 +41,7 @@ def raw_key_from(request) -> str | None:
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
+    @sensitive_variables("raw")  # an error report (DEBUG page, HTML admin mail) must not show the key
     def authenticate(self, request):
         raw = raw_key_from(request)
         if raw is None:

@@ -1,13 +1,17 @@
-"""Request ids (echo the client's X-Request-ID so a call can be traced) and a 503 for a lost database."""
+"""Request ids (echo the client's X-Request-ID, or make one, so a call can be traced through logs), a 503 for a
+lost database, and a refusal of oversize bodies before anything reads them."""
 from __future__ import annotations
 
 import logging
 import re
 import uuid
 
-from django.http import JsonResponse
+from django.conf import settings
+from django.http import HttpResponse, JsonResponse
 
-from .api.errors import DATABASE_DOWN, RETRY_AFTER_SECONDS, DatabaseUnavailable, error_body
+from .api.errors import (
+    DATABASE_DOWN, RETRY_AFTER_SECONDS, DatabaseUnavailable, declared_length, error_body, payload_too_large,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,3 +50,23 @@ class DatabaseUnavailableMiddleware:
         response = JsonResponse(error_body(DatabaseUnavailable.default_code, str(detail)), status=503)
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
+
+
+class BodySizeLimitMiddleware:
+    """Answer 413 to a body declared larger than DATA_UPLOAD_MAX_MEMORY_SIZE, unread.
+
+    Django checks that limit only for non-file fields, and only once something reads the body; the CSRF
+    check reads every form POST, so a huge web UI upload would otherwise be spooled to disk first.
+    """
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request):
+        length = declared_length(request)
+        if settings.DATA_UPLOAD_MAX_MEMORY_SIZE is not None and length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+            message = str(payload_too_large(length).detail)
+            if request.path.startswith("/api/"):
+                return JsonResponse(error_body("payload_too_large", message), status=413)
+            return HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
+        return self.get_response(request)

@@ -8,6 +8,7 @@ import secrets
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 DEFAULT_EVENT_TYPES = ("view", "click", "add_to_cart", "purchase", "rating")
 
@@ -77,6 +78,14 @@ class Scope(models.TextChoices):
 KEY_PREFIX = "rk_"
 
 
+class RawKey(str):
+    """A key's secret as issued: it prints in full (shown once) but its repr, which error reports and
+    debuggers show for variables and template contexts, is masked."""
+
+    def __repr__(self) -> str:
+        return repr(f"{KEY_PREFIX}…{self[-4:]}")
+
+
 def hash_key(raw: str) -> str:
     """Return the stored digest of a raw key. Keys are 256-bit random, so a plain SHA-256 suffices."""
     return hashlib.sha256(raw.encode()).hexdigest()
@@ -114,6 +123,7 @@ class ApiKey(TenantOwned):
         # admin implies the others: an admin key can do anything within its tenant.
         return scope in self.scopes or Scope.ADMIN in self.scopes
 
+    @sensitive_variables("raw")
     def matches(self, raw: str) -> bool:
         return hmac.compare_digest(self.key_hash, hash_key(raw))
 
@@ -123,10 +133,11 @@ class ApiKey(TenantOwned):
             self.save(update_fields=["revoked_at"])
 
     @classmethod
+    @sensitive_variables("raw")
     def issue(cls, tenant: Tenant, name: str, scopes: list[str], created_by=None) -> tuple["ApiKey", str]:
         """Create a key and return it with its raw secret, which is never stored or shown again."""
         lookup = secrets.token_hex(6)
-        raw = f"{KEY_PREFIX}{lookup}_{secrets.token_urlsafe(32)}"
+        raw = RawKey(f"{KEY_PREFIX}{lookup}_{secrets.token_urlsafe(32)}")
         key = cls.objects.create(
             tenant=tenant,
             name=name,

@@ -1,6 +1,7 @@
 """Read serializers; writes go through the validating services in reranking/services."""
 from __future__ import annotations
 
+from django.conf import settings
 from rest_framework import serializers
 
 from reranking.models import EndUser, Event, Item
@@ -80,7 +81,7 @@ class EventInSerializer(serializers.Serializer):
 
 
 class EventBatchSerializer(serializers.Serializer):
-    events = EventInSerializer(many=True)
+    events = EventInSerializer(many=True, allow_empty=False, max_length=settings.RECS_MAX_BATCH)
 
 
 class RowErrorSerializer(serializers.Serializer):

@@ -2,21 +2,22 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from reranking.models import ErasureRecord, ModelVersion, PrivacySettings, Rule
 from reranking.services import identity
-from reranking.services.serving import MAX_CANDIDATES
+from reranking.services.serving import MAX_CANDIDATES, MAX_K
 
 
 class RecommendationsQuery(serializers.Serializer):
     k = serializers.IntegerField(min_value=1, max_value=100, default=10)
-    page = serializers.IntegerField(min_value=1, default=1)
-    category = serializers.CharField(required=False, help_text="Comma-separated categories to keep.")
+    page = serializers.IntegerField(min_value=1, max_value=2 * MAX_K, default=1, help_text=f"(page - 1) * k must stay under {2 * MAX_K}.")
+    category = serializers.CharField(required=False, allow_blank=True, help_text="Comma-separated categories to keep.")
     price_min = serializers.FloatField(required=False)
     price_max = serializers.FloatField(required=False)
     in_stock = serializers.BooleanField(required=False, default=False)
-    context = serializers.CharField(required=False, help_text="Comma-separated item ids the user is looking at.")
+    context = serializers.CharField(required=False, allow_blank=True, help_text="Comma-separated item ids the user is looking at.")
     explain = serializers.BooleanField(required=False, default=False)
     epsilon = serializers.FloatField(required=False, help_text="DP budget for this request (when DP is on).")
 
@@ -64,7 +65,14 @@ class RerankRequest(serializers.Serializer):
         return data
 
 
+@extend_schema_field({"type": "object", "description": "The kind's parameters; see reranking/rules.py."})
+class RuleParamsField(serializers.JSONField):
+    """A JSON object; the rule engine validates its content."""
+
+
 class RuleSerializer(serializers.ModelSerializer):
+    params = RuleParamsField(required=False)
+
     class Meta:
         model = Rule
         fields = ["id", "name", "kind", "params", "priority", "enabled", "starts_at", "ends_at", "created_at", "updated_at"]
@@ -99,8 +107,18 @@ EDITABLE = (
 )
 
 
+@extend_schema_field({"type": "number", "format": "double", "minimum": 0, "exclusiveMinimum": True, "maximum": 100})
+class EpsilonField(serializers.FloatField):
+    """Greater than 0, at most 100 (PrivacySettings.clean says so; this tells the schema)."""
+
+
 class PrivacySerializer(serializers.ModelSerializer):
     statement = serializers.CharField(read_only=True)
+    epsilon = EpsilonField(required=False)
+    max_epsilon = EpsilonField(required=False)
+    max_results = serializers.IntegerField(required=False, min_value=1, max_value=100)
+    retention_days = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=3650)
+    erasure_retrain_hours = serializers.IntegerField(required=False, min_value=1, max_value=720)
 
     class Meta:
         model = PrivacySettings

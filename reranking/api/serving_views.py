@@ -12,6 +12,7 @@ from reranking import rules as engine
 from reranking.models import ErasureRecord, ModelVersion, PrivacySettings, Rule
 from reranking.services import identity, precompute, served_log, serving, training
 from tenants.api.base import TenantAPIView, TenantScopedViewSet
+from tenants.api.schema import ErrorSerializer
 from tenants.models import Scope
 
 from . import serving_serializers as s
@@ -77,7 +78,7 @@ class RerankView(TenantAPIView):
 
     write_scope = Scope.READ  # scoring changes nothing; any key that can read may call it
 
-    @extend_schema(request=s.RerankRequest, responses=s.ServedSerializer)
+    @extend_schema(request=s.RerankRequest, responses={200: s.ServedSerializer, 404: ErrorSerializer})
     def post(self, request):
         body = s.RerankRequest(data=request.data)
         body.is_valid(raise_exception=True)
@@ -112,7 +113,7 @@ class RuleViewSet(
     def perform_create(self, serializer):
         serializer.save(tenant=self.tenant)
 
-    @extend_schema(request=s.RulePreviewRequest, responses={200: OpenApiResponse(description="before and after")})
+    @extend_schema(request=s.RulePreviewRequest, responses={200: OpenApiResponse(description="before and after"), 404: ErrorSerializer})
     @action(detail=False, methods=["post"], url_path="preview")
     def preview(self, request):
         """Show a user's list (or a candidate list) before and after the saved or draft rules."""
@@ -167,7 +168,7 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
     def safely_get_queryset(self, queryset):
         return queryset.order_by("-number")
 
-    @extend_schema(request=None, responses={202: s.ModelVersionSerializer, 200: s.ModelVersionSerializer})
+    @extend_schema(request=None, responses={202: s.ModelVersionSerializer, 200: s.ModelVersionSerializer, 503: ErrorSerializer})
     @action(detail=False, methods=["post"])
     def train(self, request):
         """Queue a training run; if one is in flight, return it (200) instead of starting another."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, mixins, status
 from rest_framework.decorators import action
@@ -10,11 +11,13 @@ from rest_framework.response import Response
 
 from reranking.models import EndUser, Event, Item
 from reranking.services import export, identity, privacy
+from reranking.services.csv_export import catalogue_csv, csv_download
 from reranking.services.catalogue import BatchInvalid, ConcurrentUpsert, read_item_csv, soft_delete_item, upsert_items
 from reranking.services.ingest import ingest_events
 from reranking.services.rows import RowError
 from tenants.api.base import LimitedJSONParser, LimitedMultiPartParser, TenantScopedViewSet
 from tenants.api.errors import error_body
+from tenants.api.schema import ErrorSerializer
 from tenants.models import Scope
 
 from . import serializers as s
@@ -36,6 +39,16 @@ def batch_from(data, key: str) -> list:
             {key: f"The batch has {len(rows)} rows; at most {settings.RECS_MAX_BATCH} are accepted per request."}
         )
     return rows
+
+
+def flag(params, name: str) -> bool | None:
+    """Return a true/false query parameter (None when absent), refusing anything else with 400."""
+    value = params.get(name)
+    if value is None:
+        return None
+    if value not in ("true", "1", "false", "0"):
+        raise exceptions.ValidationError({name: "Give true or false."})
+    return value in ("true", "1")
 
 
 def invalid_rows_response(errors: list[RowError], outcome: str, detail) -> Response:
@@ -73,12 +86,13 @@ class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destr
     def safely_get_queryset(self, queryset):
         params = self.request.query_params
         if self.action == "list":
-            if params.get("include_deleted") not in ("1", "true"):
+            if not flag(params, "include_deleted"):
                 queryset = queryset.filter(is_deleted=False)
             if params.get("category"):
                 queryset = queryset.filter(category=params["category"])
-            if params.get("available") in ("true", "1", "false", "0"):
-                queryset = queryset.filter(available=params["available"] in ("true", "1"))
+            available = flag(params, "available")
+            if available is not None:
+                queryset = queryset.filter(available=available)
             if params.get("q"):
                 queryset = queryset.filter(title__icontains=params["q"])
             return queryset.order_by("id")
@@ -98,16 +112,25 @@ class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destr
     def perform_destroy(self, instance: Item) -> None:
         soft_delete_item(instance)
 
-    @extend_schema(request=s.ItemBatchSerializer(many=True), responses=s.UpsertResultSerializer)
-    @action(detail=False, methods=["post"], url_path="bulk")
+    @extend_schema(
+        request=s.ItemBatchSerializer(many=True, allow_empty=False, max_length=settings.RECS_MAX_BATCH),
+        responses={200: s.UpsertResultSerializer, 409: ErrorSerializer},
+    )
+    @action(detail=False, methods=["post"], url_path="bulk", parser_classes=[LimitedJSONParser])
     def bulk(self, request):
         """Create or update up to 10,000 items by item_id; an invalid row refuses the whole batch."""
         rows = batch_from(request.data, "items")
         return upsert_response(self.tenant, rows, strict_keys=True)
 
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
+    @action(detail=False, methods=["get"], url_path="export")
+    def export(self, request):
+        """The live catalogue as CSV in the upload format; cells a spreadsheet would run as formulas are defused."""
+        return csv_download(catalogue_csv(Item.objects.for_tenant(self.tenant)), f"{self.tenant.slug}-items.csv")
+
     @extend_schema(
         request={"multipart/form-data": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}},
-        responses=s.UpsertResultSerializer,
+        responses={200: s.UpsertResultSerializer, 409: ErrorSerializer},
     )
     @action(detail=False, methods=["post"], url_path="upload")
     def upload(self, request):

@@ -7,7 +7,8 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.db import InterfaceError, OperationalError
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.views.defaults import page_not_found
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -66,6 +67,13 @@ def error_body(code: str, message: str, detail: Any = None) -> dict:
     if detail is not None:
         body["error"]["detail"] = detail
     return body
+
+
+def not_found(request, exception=None):
+    """The 404 of a URL that matches no route: JSON in the error format under /api/, Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body("not_found", f"No endpoint at {request.path}."), status=404)
+    return page_not_found(request, exception)
 
 
 def exception_handler(exc, context):

@@ -3,6 +3,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from tenants.models import ApiKey, Scope, Tenant
@@ -24,7 +25,14 @@ class RefuseUnknownFields:
         return super().to_internal_value(data)
 
 
+@extend_schema_field({"type": "array", "minItems": 1, "items": {"type": "string", "pattern": EVENT_TYPE_RE.pattern}})
+class EventTypesField(serializers.JSONField):
+    """A list of event type names; validate_event_types checks it (this tells the schema)."""
+
+
 class TenantSerializer(RefuseUnknownFields, serializers.ModelSerializer):
+    event_types = EventTypesField(required=False)
+
     class Meta:
         model = Tenant
         fields = ["name", "slug", "created_at", "event_types"]

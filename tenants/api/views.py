@@ -1,6 +1,8 @@
 """The caller's tenant and its API keys."""
 from __future__ import annotations
 
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_variables
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
 from rest_framework.response import Response
@@ -41,6 +43,7 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScop
         return queryset.order_by("-created_at")
 
     @extend_schema(request=ApiKeySerializer, responses={201: IssuedKeySerializer})
+    @method_decorator(sensitive_variables("raw", "key"))
     def create(self, request):
         serializer = ApiKeySerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

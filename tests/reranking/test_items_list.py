@@ -52,8 +52,18 @@ def test_it_filters_by_availability(alice, value, expected):
     assert ids(alice.client.get(f"/api/v1/items?available={value}")) == expected
 
 
-def test_it_ignores_an_availability_it_cannot_read(alice, catalogue):
-    assert len(ids(alice.client.get("/api/v1/items?available=perhaps"))) == 6
+@pytest.mark.parametrize("param", ["available", "include_deleted"])
+def test_it_refuses_a_flag_it_cannot_read(alice, catalogue, param):
+    response = alice.client.get(f"/api/v1/items?{param}=perhaps")
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == f"{param}: Give true or false."
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "ten", ""])
+def test_it_refuses_a_page_size_it_cannot_read(alice, catalogue, value):
+    response = alice.client.get(f"/api/v1/items?page_size={value}")
+    assert response.status_code == 400
+    assert response.json()["error"]["message"].startswith("page_size: ")
 
 
 def test_it_searches_titles_case_insensitively(alice):
