@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test test-fast venv clean-demo bench-ingest
+.PHONY: demo test test-fast venv clean-demo bench-ingest bench-privacy
 
 venv: $(VENV)/.installed
 
@@ -25,6 +25,9 @@ test-fast: venv
 bench-ingest: venv
 	bash platform/services.sh >/dev/null
 	$(PY) bench/ingest.py
+
+bench-privacy: venv
+	$(PY) bench/privacy.py
 
 clean-demo:
 	rm -rf var/

@@ -143,7 +143,8 @@ class UploadForm(forms.Form):
 class PrivacyForm(forms.ModelForm):
     class Meta:
         model = PrivacySettings
-        fields = ["dp_enabled", "epsilon", "max_epsilon", "max_results", "retention_days", "erasure_retrain_hours"]
+        fields = ["dp_enabled", "epsilon", "max_epsilon", "max_results", "retention_days", "erasure_retrain_hours",
+                  "dp_training", "dp_training_epsilon", "dp_training_delta", "max_examples_per_user"]
         labels = {
             "dp_enabled": "Differential privacy on served lists",
             "epsilon": "Epsilon (ε) per request",
@@ -151,6 +152,10 @@ class PrivacyForm(forms.ModelForm):
             "max_results": "Most results per request under DP",
             "retention_days": "Keep interactions for (days)",
             "erasure_retrain_hours": "Retrain deadline after an erasure (hours)",
+            "dp_training": "Differentially private training (DP-SGD)",
+            "dp_training_epsilon": "Training ε per user",
+            "dp_training_delta": "Training δ (0 = automatic)",
+            "max_examples_per_user": "Training examples per user (at most)",
         }
 
     def __init__(self, *args, read_only: bool = False, **kwargs) -> None:

@@ -92,19 +92,23 @@ class RulePreviewRequest(serializers.Serializer):
     k = serializers.IntegerField(required=False, min_value=1, max_value=100, default=10)
 
 
+EDITABLE_PRIVACY = ("dp_enabled", "epsilon", "max_epsilon", "max_results", "retention_days", "erasure_retrain_hours",
+                    "dp_training", "dp_training_epsilon", "dp_training_delta", "max_examples_per_user")
+
+
 class PrivacySerializer(serializers.ModelSerializer):
     statement = serializers.CharField(read_only=True)
+    training_statement = serializers.CharField(read_only=True)
 
     class Meta:
         model = PrivacySettings
         fields = [
-            "dp_enabled", "epsilon", "max_epsilon", "max_results", "retention_days", "erasure_retrain_hours",
-            "statement", "updated_at",
+            *EDITABLE_PRIVACY, "statement", "training_statement", "updated_at",
         ]
-        read_only_fields = ["statement", "updated_at"]
+        read_only_fields = ["statement", "training_statement", "updated_at"]
 
     def validate(self, data: dict) -> dict:
-        editable = ("dp_enabled", "epsilon", "max_epsilon", "max_results", "retention_days", "erasure_retrain_hours")
+        editable = EDITABLE_PRIVACY
         probe = PrivacySettings(**{**{f: getattr(self.instance, f) for f in editable}, **data})
         try:
             probe.clean()
@@ -119,7 +123,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
         fields = [
             "number", "status", "phase", "progress", "error", "trigger", "created_at", "started_at", "finished_at",
             "device", "n_events", "n_users", "n_items", "metrics", "timings", "rankings_ready", "is_active",
-            "activated_at", "activation_note", "contains_erased_data",
+            "activated_at", "activation_note", "contains_erased_data", "dp_epsilon", "dp_delta", "dp_noise_multiplier",
         ]
         read_only_fields = fields
 

@@ -9,6 +9,7 @@ history. The production model keeps the early-stopped network and refits every f
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import time
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from .config import RerankerConfig
 from .data import Dataset, Split, first_positions, leave_last_out
 from .metrics import ranking_metrics, recall_at
 from .model import RerankerNet, gap_buckets, history_tensors
+from .private import dp_cap, fit_private
 from .sources import SOURCES, FirstStage, Queries, text_neighbours
 from .text import TextEncoder
 
@@ -48,6 +50,7 @@ class ListData:
     feats: torch.Tensor  # (P, N, F)
     label: torch.Tensor  # (P,)
     user: torch.Tensor  # (P,) the user whose history and target made the list
+    position: torch.Tensor  # (P,) the target's index in that user's training sequence
 
 
 def set_threads(config: RerankerConfig) -> None:
@@ -125,13 +128,14 @@ def _build_lists(config: RerankerConfig, ds: Dataset, seqs: list[np.ndarray], te
                 c[: len(keep)] = cand[b, keep] + 1
                 fe[: len(keep)] = feats[b, keep]
                 parts.append((q.items[b], types[b], gap_buckets(q.times[b]), c, fe, int(np.searchsorted(keep, pos)),
-                              int(users[batch[b]])))
+                              int(users[batch[b]]), int(cuts[batch[b]])))
             if progress:
                 progress("candidates", (f + start / max(1, len(chosen))) / config.crossfit_folds)
     h = history_tensors([p[0] for p in parts], [p[1] for p in parts], [p[2] for p in parts], config.max_history)
     return ListData(*h, torch.from_numpy(np.stack([p[3] for p in parts])),
                     torch.from_numpy(np.stack([p[4] for p in parts])), torch.tensor([p[5] for p in parts]),
-                    torch.tensor([p[6] for p in parts], dtype=torch.long))
+                    torch.tensor([p[6] for p in parts], dtype=torch.long),
+                    torch.tensor([p[7] for p in parts], dtype=torch.long))
 
 
 @dataclass
@@ -198,6 +202,8 @@ def train(dataset: Dataset, config: RerankerConfig | None = None, *, item_embedd
     With evaluate=False the test-stage metrics are skipped; validation still drives early stopping.
     """
     config = config or RerankerConfig()
+    if config.dp_epsilon > 0:  # DP bounds every user to one window of examples (private.py)
+        config = dataclasses.replace(config, max_examples_per_user=dp_cap(config))
     report = progress or (lambda phase, fraction: None)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -242,7 +248,16 @@ def train(dataset: Dataset, config: RerankerConfig | None = None, *, item_embedd
     t = time.perf_counter()
     n_seq, n_list = len(windows[0]), len(lists.label)
     best, best_state, best_epoch, bad, history = -1.0, None, 0, 0, []
-    for epoch in range(1, config.max_epochs + 1):
+
+    def validate(model: RerankerNet) -> float:
+        top = _rerank_top(model, val_lists, device)
+        return ranking_metrics(top, val_lists.targets, dataset.n_items)["ndcg@10"] if len(top) else 0.0
+
+    privacy: dict = {}
+    if config.dp_epsilon > 0:  # DP-SGD replaces the loop below (reranking/ml/private.py); no epoch selection
+        best_state, history, privacy = fit_private(config, dataset, train_seqs, lists, net, device, rng, validate, report)
+        best_epoch = len(history)
+    for epoch in range(1, 1 if privacy else config.max_epochs + 1):
         net.train()
         steps = [("seq", i) for i in range(0, n_seq, config.batch_size)] + \
                 [("list", i) for i in range(0, n_list, config.batch_size)]
@@ -274,8 +289,7 @@ def train(dataset: Dataset, config: RerankerConfig | None = None, *, item_embedd
             schedule.step()
             if step % 20 == 0:
                 report(f"training epoch {epoch}/{config.max_epochs}", step / len(steps))
-        top = _rerank_top(net, val_lists, device)
-        score = ranking_metrics(top, val_lists.targets, dataset.n_items)["ndcg@10"] if len(top) else 0.0
+        score = validate(net)
         history.append({"epoch": epoch, "val_ndcg@10": score, "seconds": time.perf_counter() - t})
         if score > best:
             best, best_state, best_epoch, bad = score, copy.deepcopy(net.state_dict()), epoch, 0
@@ -291,6 +305,8 @@ def train(dataset: Dataset, config: RerankerConfig | None = None, *, item_embedd
     metrics: dict = {"users_evaluated": int(len(split.eval_users)), "users_left_out": split.n_left_out,
                      "events_dropped": dataset.n_dropped, "best_epoch": best_epoch, "epochs": history,
                      "train_lists": n_list, "train_windows": n_seq}
+    if privacy:
+        metrics["privacy"] = privacy
     if len(split.eval_users):
         report("evaluating", 0.0)
         recall_key = f"candidate_recall@{config.n_candidates}"
