@@ -158,11 +158,23 @@ class PrivacyForm(forms.ModelForm):
             "max_examples_per_user": "Training examples per user (at most)",
         }
 
+    # Training options a post may leave out (older clients, scripts): they keep their saved values.
+    KEEP_WHEN_MISSING = ("dp_training_epsilon", "dp_training_delta", "max_examples_per_user")
+
     def __init__(self, *args, read_only: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        for name in self.KEEP_WHEN_MISSING:
+            self.fields[name].required = False
         if read_only:
             for field in self.fields.values():
                 field.disabled = True
+
+    def clean(self) -> dict:
+        data = super().clean()
+        for name in self.KEEP_WHEN_MISSING:
+            if data.get(name) is None and name not in self.errors:
+                data[name] = getattr(self.instance, name)
+        return data
 
 
 class ErasureForm(forms.Form):

@@ -9,7 +9,7 @@ from reranking.models import ModelVersion, PrivacySettings
 from reranking.services import training
 from tests.worker.conftest import QUICK, load_small_shop
 
-pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+pytestmark = pytest.mark.django_db
 # Few users, short private training: this checks the plumbing; tests/ml/test_private.py checks the model.
 DP_QUICK = {**QUICK, "dp_epochs": 2, "dp_batch_users": 20, "dp_accountant": "rdp", "max_history": 12, "d_model": 16}
 
@@ -36,6 +36,7 @@ def test_the_privacy_endpoint_edits_dp_training_and_refuses_bad_values(alice):
     assert PrivacySettings.for_tenant(alice.tenant).dp_training_epsilon == 2.5
 
 
+@pytest.mark.slow
 def test_a_dp_tenant_gets_a_version_with_spent_epsilon_shown_next_to_the_non_private_one(shop):
     tenant = shop.tenant
     plain = ModelVersion.objects.create(tenant=tenant, number=1, status="succeeded", artifact_path="models/v1",
@@ -66,3 +67,21 @@ def test_a_dp_tenant_gets_a_version_with_spent_epsilon_shown_next_to_the_non_pri
     client.force_login(admin)
     changelist = client.get("/admin/reranking/modelversion/").content.decode()
     assert f"{trained.dp_epsilon:.2f} (" in changelist
+
+
+def test_the_privacy_page_saves_dp_training_and_keeps_it_when_a_post_leaves_it_out(alice):
+    client = Client()
+    client.force_login(alice.owner)
+    page = f"/t/{alice.tenant.slug}/privacy/"
+    assert "Differentially private training (DP-SGD)" in client.get(page).content.decode()
+    base = {"epsilon": "4", "max_epsilon": "10", "max_results": "20", "erasure_retrain_hours": "24"}
+    html = client.post(page, {**base, "dp_training": "on", "dp_training_epsilon": "0", "dp_training_delta": "0",
+                              "max_examples_per_user": "8"}, follow=True).content.decode()
+    assert "Must be between 0.1 and 100." in html and not PrivacySettings.for_tenant(alice.tenant).dp_training
+    client.post(page, {**base, "dp_training": "on", "dp_training_epsilon": "2", "dp_training_delta": "0",
+                       "max_examples_per_user": "5"})
+    saved = PrivacySettings.objects.get(tenant=alice.tenant)
+    assert (saved.dp_training, saved.dp_training_epsilon, saved.max_examples_per_user) == (True, 2.0, 5)
+    client.post(page, {**base, "dp_training": "on"})  # an older form without the new fields
+    saved.refresh_from_db()
+    assert (saved.dp_training_epsilon, saved.max_examples_per_user) == (2.0, 5)
