@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import os
 import sys
+
+import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -54,6 +57,18 @@ def plot(rows: list[dict], path: str) -> None:
     fig.savefig(path, dpi=120)
 
 
+def cached_embeddings(texts: list[str]) -> np.ndarray:
+    """MiniLM embeddings of `texts`, kept in bench/out/ by a digest of the texts (reruns skip the slow part)."""
+    digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
+    path = os.path.join(OUT, f"embeddings-{digest}.npy")
+    if os.path.exists(path):
+        return np.load(path)
+    embeddings = TextEncoder.shared().encode(texts)
+    os.makedirs(OUT, exist_ok=True)
+    np.save(path, embeddings)
+    return embeddings
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("path", nargs="?", default=DEFAULT_PATH)
@@ -66,7 +81,7 @@ def main() -> int:
     dataset = load_movielens(os.path.abspath(args.path))
     print(f"{os.path.abspath(args.path)}: {dataset.n_users} users, {dataset.n_items} items, "
           f"{len(dataset.event_items)} events")
-    embeddings = TextEncoder.shared().encode(dataset.item_texts)  # public features: computed once, shared
+    embeddings = cached_embeddings(dataset.item_texts)  # public features: computed once, shared by every row
     base = RerankerConfig(seed=args.seed)
     overrides = {k: v for k, v in (("dp_epochs", args.dp_epochs), ("dp_batch_users", args.dp_batch_users)) if v}
     settings = [0.0] + [float(e) for e in args.epsilons.split(",")]
@@ -84,6 +99,8 @@ def main() -> int:
                      "popularity_ndcg@10": _row(metrics, "popularity")["ndcg@10"],
                      "network_seconds": metrics["timings"]["training"], "train_seconds": metrics["train_seconds"],
                      "privacy": privacy})
+        print(f"{rows[-1]['setting']}: NDCG@10 {rows[-1]['ndcg@10']:.4f}, epsilon spent "
+              f"{rows[-1]['epsilon_spent']:.2f}, network {rows[-1]['network_seconds']:.0f}s", flush=True)
     ref = rows[0]["ndcg@10"]
     print(f"\n{'setting':<14}{'eps spent':>10}{'delta':>10}{'sigma':>7}{'NDCG@10':>9}{'hit@10':>8}{'% non-DP':>9}"
           f"{'network s':>10}{'train s':>9}")
