@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test test-fast venv clean-demo bench-ingest faults soak
+.PHONY: demo test test-fast venv clean-demo bench-ingest bench-privacy faults soak
 
 venv: $(VENV)/.installed
 
@@ -40,6 +40,9 @@ SOAK_SECONDS ?= 180
 soak: venv
 	bash platform/services.sh >/dev/null
 	$(PY) bench/soak.py --seconds $(SOAK_SECONDS)
+
+bench-privacy: venv
+	$(PY) bench/privacy.py
 
 clean-demo:
 	rm -rf var/

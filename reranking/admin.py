@@ -97,8 +97,8 @@ class ShardInline(admin.TabularInline):
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "tenant", "number", "status", "phase", "progress", "is_active", "ndcg", "trigger",
-                    "created_at", "finished_at"]
+    list_display = ["__str__", "tenant", "number", "status", "phase", "progress", "is_active", "ndcg", "dp",
+                    "trigger", "created_at", "finished_at"]
     list_filter = ["status", "is_active", "trigger", "tenant"]
     search_fields = ["tenant__slug"]
     list_select_related = ["tenant"]
@@ -113,6 +113,10 @@ class ModelVersionAdmin(admin.ModelAdmin):
     def ndcg(self, obj: ModelVersion) -> str:
         value = obj.validation_ndcg
         return "–" if value is None else f"{value:.4f}"
+
+    @admin.display(description="DP ε (δ)")
+    def dp(self, obj: ModelVersion) -> str:
+        return "–" if obj.dp_epsilon is None else f"{obj.dp_epsilon:.2f} ({obj.dp_delta:.1e}), σ {obj.dp_noise_multiplier:.2f}"
 
     @admin.action(description="Retrain the selected versions' tenants")
     def retrain(self, request, queryset):
@@ -160,12 +164,13 @@ class RuleAdmin(admin.ModelAdmin):
 
 @admin.register(PrivacySettings)
 class PrivacySettingsAdmin(admin.ModelAdmin):
-    list_display = ["tenant", "dp_enabled", "epsilon", "max_epsilon", "max_results", "updated_at"]
-    list_filter = ["dp_enabled"]
+    list_display = ["tenant", "dp_enabled", "epsilon", "max_epsilon", "max_results", "dp_training", "dp_training_epsilon",
+                    "updated_at"]
+    list_filter = ["dp_enabled", "dp_training"]
     search_fields = ["tenant__slug"]
     list_select_related = ["tenant"]
     # Turning pseudonymous ids on must convert the stored ids: the tenant's privacy page or API does that.
-    readonly_fields = ["statement", "pseudonymous_ids", "updated_at"]
+    readonly_fields = ["statement", "training_statement", "pseudonymous_ids", "updated_at"]
     raw_id_fields = ["tenant"]
 
 

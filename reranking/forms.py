@@ -148,6 +148,7 @@ class PrivacyForm(forms.ModelForm):
         fields = [
             "dp_enabled", "epsilon", "max_epsilon", "max_results", "retention_days", "erasure_retrain_hours",
             "pseudonymous_ids", "analytics_dp", "analytics_epsilon", "analytics_max_per_user",
+            "dp_training", "dp_training_epsilon", "dp_training_delta", "max_examples_per_user",
         ]
         labels = {
             "pseudonymous_ids": "Store end-user ids as keyed hashes (pseudonymous ids)",
@@ -160,10 +161,19 @@ class PrivacyForm(forms.ModelForm):
             "max_results": "Most results per request under DP",
             "retention_days": "Keep interactions for (days)",
             "erasure_retrain_hours": "Retrain deadline after an erasure (hours)",
+            "dp_training": "Differentially private training (DP-SGD)",
+            "dp_training_epsilon": "Training ε per user",
+            "dp_training_delta": "Training δ (0 = automatic)",
+            "max_examples_per_user": "Training examples per user (at most)",
         }
+
+    # Training options a post may leave out (older clients, scripts): they keep their saved values.
+    KEEP_WHEN_MISSING = ("dp_training_epsilon", "dp_training_delta", "max_examples_per_user")
 
     def __init__(self, *args, read_only: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        for name in self.KEEP_WHEN_MISSING:
+            self.fields[name].required = False
         if read_only:
             for field in self.fields.values():
                 field.disabled = True
@@ -173,6 +183,14 @@ class PrivacyForm(forms.ModelForm):
         if self.instance.pseudonymous_ids and not self.cleaned_data["pseudonymous_ids"]:
             raise forms.ValidationError(LOCKED_MESSAGE)
         return self.cleaned_data["pseudonymous_ids"]
+
+    def clean(self) -> dict:
+        data = super().clean()
+        for name in self.KEEP_WHEN_MISSING:
+            if data.get(name) is None and name not in self.errors:
+                data[name] = getattr(self.instance, name)
+        return data
+
 
 
 class EndUserForm(forms.Form):

@@ -465,7 +465,8 @@ class ModelDetailView(TenantViewMixin, DetailView):
         names = sorted({key for row in methods.values() for key in row if key != "name"})
         rows = [{"name": name, "values": [row.get(key) for key in names]}
                 for name, row in sorted(methods.items(), key=lambda p: p[0] != "reranker")]
-        return super().get_context_data(metric_names=names, metric_rows=rows, **kwargs)
+        return super().get_context_data(metric_names=names, metric_rows=rows,
+                                        privacy_cost=training.privacy_cost(self.object), **kwargs)
 
 
 class TrainView(TenantViewMixin, View):

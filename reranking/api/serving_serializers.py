@@ -104,6 +104,7 @@ class RulePreviewRequest(serializers.Serializer):
 EDITABLE = (
     "dp_enabled", "epsilon", "max_epsilon", "max_results", "retention_days", "erasure_retrain_hours",
     "pseudonymous_ids", "analytics_dp", "analytics_epsilon", "analytics_max_per_user",
+    "dp_training", "dp_training_epsilon", "dp_training_delta", "max_examples_per_user",
 )
 
 
@@ -114,6 +115,7 @@ class EpsilonField(serializers.FloatField):
 
 class PrivacySerializer(serializers.ModelSerializer):
     statement = serializers.CharField(read_only=True)
+    training_statement = serializers.CharField(read_only=True)
     epsilon = EpsilonField(required=False)
     max_epsilon = EpsilonField(required=False)
     max_results = serializers.IntegerField(required=False, min_value=1, max_value=100)
@@ -122,8 +124,8 @@ class PrivacySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = PrivacySettings
-        fields = [*EDITABLE, "statement", "updated_at"]
-        read_only_fields = ["statement", "updated_at"]
+        fields = [*EDITABLE, "statement", "training_statement", "updated_at"]
+        read_only_fields = ["statement", "training_statement", "updated_at"]
 
     def validate(self, data: dict) -> dict:
         if self.instance.pseudonymous_ids and data.get("pseudonymous_ids") is False:
@@ -142,7 +144,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
         fields = [
             "number", "status", "phase", "progress", "error", "trigger", "created_at", "started_at", "finished_at",
             "device", "n_events", "n_users", "n_items", "metrics", "timings", "rankings_ready", "is_active",
-            "activated_at", "activation_note", "contains_erased_data",
+            "activated_at", "activation_note", "contains_erased_data", "dp_epsilon", "dp_delta", "dp_noise_multiplier",
         ]
         read_only_fields = fields
 

@@ -53,6 +53,18 @@ class RerankerConfig:
     max_train_lists: int = 20000  # positions sampled for listwise training; ~54% become lists (target in candidates)
     train_list_size: int = 32  # candidates kept per training list (target + random others): ~6x cheaper steps
     list_weight: float = 1.0  # weight of the listwise loss against the next-item loss
+    # Per-user contribution cap: each user gives at most this many next-item targets and at most this many
+    # listwise lists, from their most recent positions (0 = no cap). Bounds one user's weight in training.
+    max_examples_per_user: int = 0
+
+    # --- differential privacy (DP-SGD through Opacus, one DP sample per user; see private.py) ---
+    dp_epsilon: float = 0.0  # target epsilon of the network training; 0 = non-private
+    dp_delta: float = 0.0  # 0 = 1 / (10 * number of users)
+    dp_max_grad_norm: float = 1.0  # per-user gradient clipping bound
+    dp_epochs: int = 6  # passes over the users (expected); the noise multiplier is set for this many
+    dp_batch_users: int = 128  # expected users per step (Poisson rate = this / users); large batches average noise away
+    dp_lr: float = 5e-3  # Adam learning rate of the private training (constant)
+    dp_accountant: str = "prv"  # Opacus accountant: "prv" (tightest) or "rdp" (looser epsilon, faster to compute)
 
     def to_dict(self) -> dict:
         """Return a JSON-serialisable copy."""

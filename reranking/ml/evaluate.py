@@ -60,8 +60,9 @@ def format_table(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-def run(dataset: Dataset, config: RerankerConfig, save: str | None = None) -> dict:
-    """Train with a progress bar, then return the CLI's JSON report."""
+def run(dataset: Dataset, config: RerankerConfig, save: str | None = None,
+        item_embeddings: np.ndarray | None = None) -> dict:
+    """Train with a progress bar, then return the CLI's JSON report (MiniLM runs unless `item_embeddings`)."""
     from tqdm import tqdm
 
     bar = tqdm(total=100, bar_format="{desc:<28}{percentage:3.0f}%|{bar}| {elapsed}", file=sys.stderr)
@@ -71,7 +72,7 @@ def run(dataset: Dataset, config: RerankerConfig, save: str | None = None) -> di
         bar.n = int(100 * fraction)
         bar.refresh()
 
-    result = train(dataset, config, progress=progress)
+    result = train(dataset, config, progress=progress, item_embeddings=item_embeddings)
     bar.close()
     if save:
         result.model.save(save)

@@ -70,7 +70,8 @@ class HistoryEncoder(nn.Module):
         # item_vecs: (B, L, D); items, types, gaps: (B, L), left-padded with 0
         b, length, _ = item_vecs.shape
         pos = torch.arange(length, device=items.device)
-        x = item_vecs + self.types(types) + self.gaps(gaps) + self.positions(pos)[None]  # (B, L, D)
+        # Positions get a batch dimension so per-sample gradients (DP-SGD, private.py) see one row per sample.
+        x = item_vecs + self.types(types) + self.gaps(gaps) + self.positions(pos.expand(b, length))  # (B, L, D)
         x = self.dropout(x)
         # Causal mask that also hides padding keys; the diagonal stays open so no row is fully masked.
         causal = torch.ones(length, length, dtype=torch.bool, device=items.device).tril()  # (L, L)
@@ -95,13 +96,15 @@ class CandidateScorer(nn.Module):
         self.feature_linear = nn.Linear(N_FEATURES + 1, 1)  # a wide path: first-stage features count directly
 
     def forward(self, user: torch.Tensor, cand_vecs: torch.Tensor, feats: torch.Tensor,
-                valid: torch.Tensor) -> torch.Tensor:
-        # user: (B, D); cand_vecs: (B, N, D); feats: (B, N, F); valid: (B, N) bool
-        u = user.unsqueeze(1).expand_as(cand_vecs)  # (B, N, D)
+                valid: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        # user: (B, D), or (B, N, D) one state per candidate; cand_vecs: (B, N, D); feats: (B, N, F); valid: (B, N)
+        # mask: optional (B*H, N, N) additive attention mask used instead of the padding mask (private.py packs
+        # several lists into one row and keeps them apart with it)
+        u = user.unsqueeze(1).expand_as(cand_vecs) if user.dim() == 2 else user  # (B, N, D)
         dot = (u * cand_vecs).sum(-1, keepdim=True)  # (B, N, 1)
         wide = torch.cat([feats, dot], -1)  # (B, N, F+1)
         x = self.inp(torch.cat([u * cand_vecs, cand_vecs, u, wide], -1))  # (B, N, D)
-        x = self.context(x, src_key_padding_mask=~valid)  # (B, N, D)
+        x = self.context(x, src_key_padding_mask=~valid) if mask is None else self.context(x, mask=mask)  # (B, N, D)
         score = self.out(x).squeeze(-1) + self.feature_linear(wide).squeeze(-1)  # (B, N)
         return score.masked_fill(~valid, float("-inf"))
 

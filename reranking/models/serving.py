@@ -69,6 +69,13 @@ class PrivacySettings(TenantOwned):
     analytics_max_per_user = models.PositiveIntegerField(
         default=10, help_text="Most events one user contributes to each chart (the noise grows with it)."
     )
+    # Differentially private training of the re-ranker network (DP-SGD, reranking/ml/private.py).
+    dp_training = models.BooleanField(default=False, help_text="Train the re-ranker network with DP-SGD.")
+    dp_training_epsilon = models.FloatField(default=8.0, help_text="Target epsilon per user for one training run.")
+    dp_training_delta = models.FloatField(default=0.0, help_text="Target delta; 0 = 1 / (10 x number of users).")
+    max_examples_per_user = models.PositiveIntegerField(
+        default=8, help_text="Under DP training: examples (targets and lists) one user contributes at most; at most 50."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -92,6 +99,12 @@ class PrivacySettings(TenantOwned):
             errors["analytics_epsilon"] = "Must be greater than 0 and at most 100."
         if not (1 <= self.analytics_max_per_user <= 1000):
             errors["analytics_max_per_user"] = "Must be between 1 and 1000."
+        if not (0.1 <= self.dp_training_epsilon <= 100):
+            errors["dp_training_epsilon"] = "Must be between 0.1 and 100."
+        if not (0 <= self.dp_training_delta < 0.01):
+            errors["dp_training_delta"] = "Must be at least 0 (0 = automatic) and below 0.01."
+        if not (1 <= self.max_examples_per_user <= 50):
+            errors["max_examples_per_user"] = "Must be between 1 and 50 (the history window)."
         if errors:
             raise ValidationError(errors)
 
@@ -114,4 +127,16 @@ class PrivacySettings(TenantOwned):
             f"{self.max_results} results). This bounds how much any one item's score can change what is "
             "returned; it protects against inferring the exact scores behind a list. Training data itself "
             "is protected only when the model is trained with DP-SGD."
+        )
+
+    @property
+    def training_statement(self) -> str:
+        if not self.dp_training:
+            return ("DP training is off: the re-ranker network is trained without noise on each user's last "
+                    "interactions.")
+        return (
+            f"The re-ranker network is trained with DP-SGD at epsilon = {self.dp_training_epsilon:g} per user "
+            f"(delta {self.dp_training_delta:g}, 0 = 1/(10 x users)) for each training run: each user's at most "
+            f"{self.max_examples_per_user} examples form one clipped, noised sample. The first-stage candidate "
+            "models (popularity, co-occurrence, ALS) are not private; see the README."
         )

@@ -73,6 +73,10 @@ class ModelVersion(TenantOwned):
     # Set on every version that existed when an end user was erased: it may have been trained on their
     # events, so it can never be activated again (see services/privacy.py).
     contains_erased_data = models.BooleanField(default=False)
+    # DP-SGD training (empty when trained without DP): what the accountant spent, per user.
+    dp_epsilon = models.FloatField(null=True, blank=True)
+    dp_delta = models.FloatField(null=True, blank=True)
+    dp_noise_multiplier = models.FloatField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -102,6 +106,10 @@ class ModelVersion(TenantOwned):
             if row.get("name") == "reranker":
                 return row.get("ndcg@10")
         return None
+
+    @property
+    def is_private(self) -> bool:
+        return self.dp_epsilon is not None
 
     @property
     def is_finished(self) -> bool:

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from reranking.ml.config import RerankerConfig
 from reranking.ml.train import train
-from reranking.models import IN_FLIGHT, Event, ModelVersion, RunStatus, TrainingPolicy
+from reranking.models import IN_FLIGHT, Event, ModelVersion, PrivacySettings, RunStatus, TrainingPolicy
 from tenants.models import Tenant
 
 from .datasets import tenant_dataset
@@ -175,7 +175,8 @@ def run_training(run_id: int, progress: Progress | None = None) -> ModelVersion 
             if dataset.n_users < 2 or len(dataset.event_items) < 10:
                 raise TrainingRefused(f"Too little data to train: {len(dataset.event_items)} events on live items.")
             policy = TrainingPolicy.for_tenant(tenant)
-            config = RerankerConfig(exclude_seen=policy.exclude_seen, **settings.RECS_TRAINING_OVERRIDES)
+            config = RerankerConfig(exclude_seen=policy.exclude_seen,
+                                    **{**settings.RECS_TRAINING_OVERRIDES, **dp_options(PrivacySettings.for_tenant(tenant))})
             result = train(dataset, config, item_embeddings=embeddings, progress=report)
             report("saving", 0.0)
             target = artifact_dir(run)
@@ -193,6 +194,9 @@ def run_training(run_id: int, progress: Progress | None = None) -> ModelVersion 
                 max_event_id=run.max_event_id,
                 config=config.to_dict(),
                 metrics=result.metrics,
+                dp_epsilon=result.metrics.get("privacy", {}).get("epsilon"),
+                dp_delta=result.metrics.get("privacy", {}).get("delta"),
+                dp_noise_multiplier=result.metrics.get("privacy", {}).get("noise_multiplier"),
                 # The core sees precomputed embeddings; the phase that made them is the worker's.
                 timings={**{k: round(v, 3) for k, v in result.timings.items()}, "embedding": round(embedding_seconds, 3)},
                 artifact_path=str(target.relative_to(settings.MEDIA_ROOT)),
@@ -209,6 +213,26 @@ def run_training(run_id: int, progress: Progress | None = None) -> ModelVersion 
         return None
     run.refresh_from_db()
     return run
+
+
+def dp_options(privacy: PrivacySettings) -> dict:
+    """Return the RerankerConfig fields of the tenant's DP training option (none when it is off)."""
+    if not privacy.dp_training:
+        return {}
+    return {"dp_epsilon": privacy.dp_training_epsilon, "dp_delta": privacy.dp_training_delta,
+            "max_examples_per_user": privacy.max_examples_per_user}
+
+
+def privacy_cost(version: ModelVersion) -> dict | None:
+    """For a DP version, return the latest succeeded non-private version before it and both NDCG@10s."""
+    if not version.is_private:
+        return None
+    baseline = (ModelVersion.objects.for_tenant(version.tenant)
+                .filter(status=RunStatus.SUCCEEDED, dp_epsilon__isnull=True, number__lt=version.number)
+                .order_by("-number").first())
+    ours, theirs = version.test_ndcg, baseline.test_ndcg if baseline else None
+    return {"baseline": baseline, "ndcg": ours, "baseline_ndcg": theirs,
+            "ratio": ours / theirs if ours is not None and theirs else None}
 
 
 def reap_stale_runs() -> list[int]:

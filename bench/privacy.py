@@ -1,0 +1,130 @@
+"""Cost of differential privacy: re-ranker NDCG@10 on ml-latest-small, non-private and DP-SGD at several epsilons.
+
+    python bench/privacy.py [PATH] [--epsilons 1,4,8] [--seed N] [--dp-epochs N] [--dp-batch-users N]
+
+Every row is the leave-last-out protocol of reranking/ml/evaluate.py (same `run`), with the MiniLM item
+embeddings computed once and shared. Prints a table and writes bench/out/privacy.json and bench/out/privacy.png.
+Goal: at epsilon 8 keep >= 80% of the non-private NDCG@10. Timings are wall-clock on a possibly shared machine.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import os
+import sys
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from reranking.ml.config import RerankerConfig  # noqa: E402
+from reranking.ml.data import load_movielens  # noqa: E402
+from reranking.ml.evaluate import run  # noqa: E402
+from reranking.ml.text import TextEncoder  # noqa: E402
+
+DEFAULT_PATH = os.path.join(ROOT, "..", "shared", "datasets", "ml-latest-small")
+OUT = os.path.join(ROOT, "bench", "out")
+GOAL_EPSILON, GOAL_RATIO = 8.0, 0.8
+
+
+def _row(metrics: dict, name: str) -> dict:
+    return next(m for m in metrics["methods"] if m["name"] == name)
+
+
+def plot(rows: list[dict], path: str) -> None:
+    """NDCG@10 against epsilon (log axis), with the non-private level, the 80% goal and the merged candidates."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    base = rows[0]
+    private = [r for r in rows if r["epsilon_target"]]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot([r["epsilon_spent"] for r in private], [r["ndcg@10"] for r in private], "o-", label="DP re-ranker")
+    ax.axhline(base["ndcg@10"], color="k", label="non-private re-ranker")
+    ax.axhline(GOAL_RATIO * base["ndcg@10"], color="k", ls="--", label=f"{GOAL_RATIO:.0%} of non-private")
+    ax.axhline(base["candidates_ndcg@10"], color="grey", ls=":", label="merged first-stage candidates")
+    ax.set_xscale("log")
+    ax.set_xlabel("epsilon spent (per user)")
+    ax.set_ylabel("test NDCG@10")
+    ax.set_title("ml-latest-small: cost of DP-SGD training")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def cached_embeddings(texts: list[str]) -> np.ndarray:
+    """MiniLM embeddings of `texts`, kept in bench/out/ by a digest of the texts (reruns skip the slow part)."""
+    digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
+    path = os.path.join(OUT, f"embeddings-{digest}.npy")
+    if os.path.exists(path):
+        return np.load(path)
+    embeddings = TextEncoder.shared().encode(texts)
+    os.makedirs(OUT, exist_ok=True)
+    np.save(path, embeddings)
+    return embeddings
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("path", nargs="?", default=DEFAULT_PATH)
+    parser.add_argument("--epsilons", default="8,4,1")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dp-epochs", type=int, default=None, help="default: RerankerConfig.dp_epochs")
+    parser.add_argument("--dp-batch-users", type=int, default=None, help="default: RerankerConfig.dp_batch_users")
+    args = parser.parse_args()
+
+    dataset = load_movielens(os.path.abspath(args.path))
+    print(f"{os.path.abspath(args.path)}: {dataset.n_users} users, {dataset.n_items} items, "
+          f"{len(dataset.event_items)} events")
+    embeddings = cached_embeddings(dataset.item_texts)  # public features: computed once, shared by every row
+    base = RerankerConfig(seed=args.seed)
+    overrides = {k: v for k, v in (("dp_epochs", args.dp_epochs), ("dp_batch_users", args.dp_batch_users)) if v}
+    settings = [0.0] + [float(e) for e in args.epsilons.split(",")]
+    rows = []
+    for eps in settings:
+        config = dataclasses.replace(base, dp_epsilon=eps, **(overrides if eps else {}))
+        print(f"--- {'non-private' if not eps else f'DP-SGD, target epsilon {eps:g}'}", flush=True)
+        metrics = run(dataset, config, item_embeddings=embeddings)
+        privacy = metrics.get("privacy", {})
+        rows.append({"setting": "non-private" if not eps else f"epsilon {eps:g}", "epsilon_target": eps,
+                     "epsilon_spent": privacy.get("epsilon", float("inf")), "delta": privacy.get("delta", 0.0),
+                     "noise_multiplier": privacy.get("noise_multiplier", 0.0),
+                     "ndcg@10": _row(metrics, "reranker")["ndcg@10"], "hit@10": _row(metrics, "reranker")["hit@10"],
+                     "candidates_ndcg@10": _row(metrics, "candidates")["ndcg@10"],
+                     "popularity_ndcg@10": _row(metrics, "popularity")["ndcg@10"],
+                     "network_seconds": metrics["timings"]["training"], "train_seconds": metrics["train_seconds"],
+                     "privacy": privacy})
+        print(f"{rows[-1]['setting']}: NDCG@10 {rows[-1]['ndcg@10']:.4f}, epsilon spent "
+              f"{rows[-1]['epsilon_spent']:.2f}, network {rows[-1]['network_seconds']:.0f}s", flush=True)
+    ref = rows[0]["ndcg@10"]
+    print(f"\n{'setting':<14}{'eps spent':>10}{'delta':>10}{'sigma':>7}{'NDCG@10':>9}{'hit@10':>8}{'% non-DP':>9}"
+          f"{'network s':>10}{'train s':>9}")
+    for r in rows:
+        spent = "-" if not r["epsilon_target"] else f"{r['epsilon_spent']:.2f}"
+        delta = "-" if not r["epsilon_target"] else f"{r['delta']:.1e}"
+        print(f"{r['setting']:<14}{spent:>10}{delta:>10}{r['noise_multiplier']:>7.2f}{r['ndcg@10']:>9.4f}"
+              f"{r['hit@10']:>8.4f}{r['ndcg@10'] / ref:>9.0%}{r['network_seconds']:>10.1f}{r['train_seconds']:>9.1f}")
+    print(f"merged candidates (first stage, no network) NDCG@10 {rows[0]['candidates_ndcg@10']:.4f}; "
+          f"popularity {rows[0]['popularity_ndcg@10']:.4f}")
+    goal = next((r for r in rows if r["epsilon_target"] == GOAL_EPSILON), None)
+    if goal:
+        ok = goal["ndcg@10"] >= GOAL_RATIO * ref
+        print(f"[{'PASS' if ok else 'MISS'}] NDCG@10 at epsilon {GOAL_EPSILON:g} >= {GOAL_RATIO:.0%} of non-private: "
+              f"{goal['ndcg@10']:.4f} = {goal['ndcg@10'] / ref:.0%}")
+    print("timings are wall-clock; on a shared machine compare ratios, not seconds")
+    os.makedirs(OUT, exist_ok=True)
+    with open(os.path.join(OUT, "privacy.json"), "w", encoding="utf-8") as f:
+        json.dump(rows, f, indent=2, default=float)
+    png = os.path.join(OUT, "privacy.png")
+    plot(rows, png)
+    print(f"plot: {png}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
