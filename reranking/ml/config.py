@@ -53,6 +53,9 @@ class RerankerConfig:
     max_train_lists: int = 20000  # positions sampled for listwise training; ~54% become lists (target in candidates)
     train_list_size: int = 32  # candidates kept per training list (target + random others): ~6x cheaper steps
     list_weight: float = 1.0  # weight of the listwise loss against the next-item loss
+    # Per-user contribution cap: each user gives at most this many next-item targets and at most this many
+    # listwise lists, from their most recent positions (0 = no cap). Bounds one user's weight in training.
+    max_examples_per_user: int = 0
 
     def to_dict(self) -> dict:
         """Return a JSON-serialisable copy."""

@@ -119,6 +119,16 @@ def leave_last_out(dataset: Dataset) -> Split:
     return Split(sequences=sequences, eval_users=eval_users, n_left_out=int((lengths < 3).sum()))
 
 
+def first_positions(lengths: Sequence[int] | np.ndarray, cap: int) -> np.ndarray:
+    """Return, per sequence, the first position that may be a training target (position 0 never is).
+
+    A sequence of length n has targets at positions 1..n-1; with `cap` > 0 only its last `cap` ones
+    (its most recent events) remain, so one user contributes at most `cap` examples. cap 0 = no cap.
+    """
+    lengths = np.asarray(lengths, dtype=np.int64)
+    return np.maximum(1, lengths - cap) if cap > 0 else np.ones(len(lengths), dtype=np.int64)
+
+
 def _read_csv(path: str, **kwargs) -> list[dict[str, str]]:
     with open(path, newline="", encoding="utf-8", errors="replace") as f:
         return list(csv.DictReader(f, **kwargs))

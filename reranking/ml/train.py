@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from .artifact import Reranker, pick_device
 from .config import RerankerConfig
-from .data import Dataset, Split, leave_last_out
+from .data import Dataset, Split, first_positions, leave_last_out
 from .metrics import ranking_metrics, recall_at
 from .model import RerankerNet, gap_buckets, history_tensors
 from .sources import SOURCES, FirstStage, Queries, text_neighbours
@@ -47,6 +47,7 @@ class ListData:
     cand: torch.Tensor  # (P, N) item ids +1, 0 = pad
     feats: torch.Tensor  # (P, N, F)
     label: torch.Tensor  # (P,)
+    user: torch.Tensor  # (P,) the user whose history and target made the list
 
 
 def set_threads(config: RerankerConfig) -> None:
@@ -66,14 +67,19 @@ def _fit_first_stage(config: RerankerConfig, ds: Dataset, events: list[np.ndarra
                           [ds.timestamps[e] for e in events], text_nn)
 
 
-def _sequence_windows(ds: Dataset, seqs: list[np.ndarray], length: int) -> tuple[torch.Tensor, ...]:
-    """Cut each sequence into non-overlapping windows so every position is a next-item target once."""
+def _sequence_windows(ds: Dataset, seqs: list[np.ndarray], length: int, cap: int = 0) -> tuple[torch.Tensor, ...]:
+    """Cut each sequence into non-overlapping windows so every position is a next-item target once.
+
+    With `cap` > 0 only each user's last `cap` positions are targets (earlier ones stay as history).
+    """
     rows = []
-    for seq in seqs:
+    for seq, first in zip(seqs, first_positions([len(s) for s in seqs], cap)):
         items, types, gaps = ds.event_items[seq], ds.event_types[seq], gap_buckets(ds.timestamps[seq])
-        for end in range(len(seq), 1, -length):
+        for end in range(len(seq), int(first), -length):  # stop once no window holds a target >= first
             start = max(0, end - length - 1)
-            rows.append((items[start:end - 1], types[start:end - 1], gaps[start:end - 1], items[start + 1:end]))
+            targets = items[start + 1:end].copy()
+            targets[: max(0, first - start - 1)] = -1  # -1 + 1 = 0: padding, masked out of the loss
+            rows.append((items[start:end - 1], types[start:end - 1], gaps[start:end - 1], targets))
     h_items, h_types, h_gaps = history_tensors([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], length)
     targets, _, _ = history_tensors([r[3] for r in rows], [r[1] for r in rows], [r[2] for r in rows], length)
     return h_items, h_types, h_gaps, targets
@@ -87,7 +93,9 @@ def _build_lists(config: RerankerConfig, ds: Dataset, seqs: list[np.ndarray], te
     `train_list_size - 1` random other candidates, which makes a step ~3x cheaper than the full list.
     """
     # Each user's last positions only: evaluation targets are one per user, at the end of the history.
-    first = [max(1, len(s) - config.max_positions_per_user) for s in seqs]
+    cap = min(c for c in (config.max_positions_per_user, config.max_examples_per_user) if c > 0) \
+        if config.max_positions_per_user > 0 or config.max_examples_per_user > 0 else 0
+    first = first_positions([len(s) for s in seqs], cap).tolist()
     users = np.repeat(np.arange(len(seqs)), [max(0, len(s) - f) for s, f in zip(seqs, first)])
     cuts = np.concatenate([np.arange(f, len(s)) for s, f in zip(seqs, first) if len(s) > f] or [np.zeros(0, np.int64)])
     pick = np.sort(rng.permutation(len(users))[: config.max_train_lists])  # sorted: grouped by user
@@ -116,12 +124,14 @@ def _build_lists(config: RerankerConfig, ds: Dataset, seqs: list[np.ndarray], te
                 fe = np.zeros((size, feats.shape[2]), np.float32)
                 c[: len(keep)] = cand[b, keep] + 1
                 fe[: len(keep)] = feats[b, keep]
-                parts.append((q.items[b], types[b], gap_buckets(q.times[b]), c, fe, int(np.searchsorted(keep, pos))))
+                parts.append((q.items[b], types[b], gap_buckets(q.times[b]), c, fe, int(np.searchsorted(keep, pos)),
+                              int(users[batch[b]])))
             if progress:
                 progress("candidates", (f + start / max(1, len(chosen))) / config.crossfit_folds)
     h = history_tensors([p[0] for p in parts], [p[1] for p in parts], [p[2] for p in parts], config.max_history)
     return ListData(*h, torch.from_numpy(np.stack([p[3] for p in parts])),
-                    torch.from_numpy(np.stack([p[4] for p in parts])), torch.tensor([p[5] for p in parts]))
+                    torch.from_numpy(np.stack([p[4] for p in parts])), torch.tensor([p[5] for p in parts]),
+                    torch.tensor([p[6] for p in parts], dtype=torch.long))
 
 
 @dataclass
@@ -208,7 +218,7 @@ def train(dataset: Dataset, config: RerankerConfig | None = None, *, item_embedd
     t = time.perf_counter()
     split = leave_last_out(dataset)
     train_seqs = [split.history(u, "val") for u in range(dataset.n_users)]
-    windows = _sequence_windows(dataset, train_seqs, config.max_history)
+    windows = _sequence_windows(dataset, train_seqs, config.max_history, config.max_examples_per_user)
     lists = _build_lists(config, dataset, train_seqs, text_nn, rng, report)
     val_lists = _eval_lists(config, dataset, split, _fit_first_stage(config, dataset, train_seqs, text_nn), "val")
     timings["candidates"] = time.perf_counter() - t
