@@ -231,8 +231,9 @@ def train(dataset: Dataset, config: RerankerConfig | None = None, *, item_embedd
     optimiser = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = -(-len(windows[0]) // config.batch_size) - (-len(lists.label) // config.batch_size)
     # One cosine cycle over all epochs: the constant rate diverged after epoch 4 (EXPERIMENTS.md run 3).
+    # At least 20 steps: at exactly 10 the warm-up phase is empty and OneCycleLR divides by zero (tiny tenants).
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=config.lr, pct_start=0.1,
-                                                   total_steps=max(1, config.max_epochs * steps_per_epoch))
+                                                   total_steps=max(20, config.max_epochs * steps_per_epoch))
     pop = np.bincount(np.concatenate([dataset.event_items[s] for s in train_seqs] or [np.zeros(0, np.int64)]),
                       minlength=dataset.n_items).astype(np.float64) + 1.0
     pop /= pop.sum()
