@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test test-fast venv clean-demo bench-ingest bench-privacy faults soak
+.PHONY: demo test test-fast venv clean-demo bench-ingest bench-privacy bench-scale bench-shilling faults soak
 
 venv: $(VENV)/.installed
 
@@ -46,3 +46,13 @@ bench-privacy: venv
 
 clean-demo:
 	rm -rf var/
+
+# Growth curves; SIZES=1e4,1e5 TENANTS=20 for a shorter run (the 1e6 size takes long on 2 cores).
+SIZES ?= 1e4,1e5,1e6
+TENANTS ?= 100
+bench-scale: venv
+	bash platform/services.sh >/dev/null
+	$(PY) bench/scale.py --sizes $(SIZES) --tenants $(TENANTS)
+
+bench-shilling: venv
+	$(PY) bench/faults/shilling.py

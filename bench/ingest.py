@@ -97,7 +97,7 @@ def main() -> None:
     extra = {"WEB_CONCURRENCY": str(args.workers)} if args.workers else {}
     env = setup_django(os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL), **extra)
     from reranking.importers import movielens_events, movielens_items
-    from reranking.models import Event
+    from reranking.models import Event, TrainingPolicy
     from reranking.services.bulk import import_items
     from tenants.models import ApiKey, Scope, Tenant
     from tenants.services import ensure_tenant
@@ -112,6 +112,11 @@ def main() -> None:
             import_items(tenant, items, progress=False)
             tenants.append(tenant)
         api_tenant, orm_tenant = tenants
+        # A backfill of history through the API: the per-end-user rate limits (a shilling defence for live
+        # traffic) would refuse most of it, so this tenant turns them off (0), as an importing tenant would.
+        policy = TrainingPolicy.for_tenant(api_tenant)
+        policy.max_events_per_user_minute = policy.max_events_per_user_hour = 0
+        policy.save()
         _, key = ApiKey.issue(api_tenant, "bench", [Scope.READ, Scope.INGEST])
         bodies = [json.dumps({"events": events[start : start + BATCH]}).encode() for start in range(0, len(events), BATCH)]
         print(f"{len(items)} items, {len(events)} events in {len(bodies)} batches; {os.cpu_count()} CPUs")

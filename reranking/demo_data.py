@@ -7,6 +7,7 @@ charger), so the sequence-aware re-ranker has a pattern to find that popularity 
 from __future__ import annotations
 
 import random
+from itertools import accumulate
 from datetime import datetime, timedelta, timezone
 
 CATALOGUE = {
@@ -22,8 +23,14 @@ CATALOGUE = {
 EPOCH = datetime(2026, 6, 1, tzinfo=timezone.utc)
 
 
-def generate(seed: int = 7, n_users: int = 600, line_length: int = 4, lines_per_category: int = 25) -> tuple[list[dict], list[dict]]:
-    """Return (items, events) as API-shaped dicts. Same seed, same data."""
+def generate(
+    seed: int = 7, n_users: int = 600, line_length: int = 4, lines_per_category: int = 25, model_numbers: bool = False,
+) -> tuple[list[dict], list[dict]]:
+    """Return (items, events) as API-shaped dicts. Same seed, same data.
+
+    With model_numbers=True every product line gets a model number in its title, so large catalogues
+    (bench/scale.py) have distinct texts the encoder must really embed, as a real shop's would.
+    """
     rng = random.Random(seed)
     items: list[dict] = []
     lines: dict[str, list[list[str]]] = {}
@@ -31,6 +38,8 @@ def generate(seed: int = 7, n_users: int = 600, line_length: int = 4, lines_per_
         lines[category] = []
         for line_no in range(lines_per_category):
             adjective, noun = rng.choice(adjectives), rng.choice(nouns)
+            if model_numbers:
+                noun = f"{noun} {category[0]}{line_no}"
             line = []
             for step in range(line_length):
                 item_id = f"{category[:3].upper()}-{line_no:03d}-{step}"
@@ -54,6 +63,7 @@ def generate(seed: int = 7, n_users: int = 600, line_length: int = 4, lines_per_
     categories = list(CATALOGUE)
     # Popularity is skewed (Zipf-like) within each category, as in real shops.
     weights = [1.0 / (rank + 1) ** 0.8 for rank in range(lines_per_category)]
+    cumulative = list(accumulate(weights))  # what rng.choices builds from weights on every call: O(lines) each
     events: list[dict] = []
     for user_no in range(n_users):
         user_id = f"u{user_no:05d}"
@@ -62,7 +72,7 @@ def generate(seed: int = 7, n_users: int = 600, line_length: int = 4, lines_per_
         for session_no in range(rng.randint(2, 6)):
             session_id = f"{user_id}-s{session_no}"
             category = tastes[0] if rng.random() < 0.6 else (tastes[1] if rng.random() < 0.8 else rng.choice(categories))
-            line = rng.choices(lines[category], weights=weights)[0]
+            line = rng.choices(lines[category], cum_weights=cumulative)[0]
             walk = line[: rng.randint(2, line_length)]
             for step, item_id in enumerate(walk):
                 moment += timedelta(minutes=rng.uniform(1, 20))

@@ -168,7 +168,8 @@ class PrivacyForm(forms.ModelForm):
         }
 
     # Training options a post may leave out (older clients, scripts): they keep their saved values.
-    KEEP_WHEN_MISSING = ("dp_training_epsilon", "dp_training_delta", "max_examples_per_user")
+    KEEP_WHEN_MISSING = ("dp_training_epsilon", "dp_training_delta", "max_examples_per_user", "analytics_epsilon",
+                         "analytics_max_per_user")
 
     def __init__(self, *args, read_only: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -47,7 +47,24 @@ def fresh_process_memos():
     cache._local.clear()
     cache.forget_items()
     cache._down_until[0] = 0.0
+    forget_rate_counters()
     yield
+
+
+def forget_rate_counters() -> None:
+    """Drop per-end-user event counters: tenant ids repeat across runs, the counters' windows outlive a run."""
+    from django.core.cache import cache
+
+    from reranking.services.ratelimit import _redis_client
+
+    client = _redis_client()
+    if client is None:
+        for key in [k for k in getattr(cache, "_cache", {}) if "recs:rate:" in str(k)]:
+            cache._cache.pop(key, None)
+        return
+    keys = list(client.scan_iter("recs:rate:*", count=1000))
+    if keys:
+        client.delete(*keys)
 
 
 @dataclass

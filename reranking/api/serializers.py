@@ -88,6 +88,7 @@ class RowErrorSerializer(serializers.Serializer):
     index = serializers.IntegerField()
     field = serializers.CharField()
     message = serializers.CharField()
+    code = serializers.CharField(required=False, help_text="Present on refusals a later retry may pass: 'rate_limited'.")
 
 
 class IngestResultSerializer(serializers.Serializer):

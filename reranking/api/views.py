@@ -14,6 +14,7 @@ from reranking.services import export, identity, privacy
 from reranking.services.csv_export import catalogue_csv, csv_download
 from reranking.services.catalogue import BatchInvalid, ConcurrentUpsert, read_item_csv, soft_delete_item, upsert_items
 from reranking.services.ingest import ingest_events
+from reranking.services.ratelimit import CODE as RATE_LIMITED
 from reranking.services.rows import RowError
 from tenants.api.base import LimitedJSONParser, LimitedMultiPartParser, TenantScopedViewSet
 from tenants.api.errors import error_body
@@ -175,10 +176,19 @@ class EventViewSet(mixins.ListModelMixin, TenantScopedViewSet):
 
     @extend_schema(request=s.EventBatchSerializer, responses=s.IngestResultSerializer)
     def create(self, request):
-        """Store up to 10,000 events. Valid rows are stored; each invalid row is reported by index."""
+        """Store up to 10,000 events. Valid rows are stored; each invalid row is reported by index.
+
+        Each end user may send at most the tenant's per-minute and per-hour number of events (60 and 600
+        by default); rows beyond are refused with code `rate_limited`, and a batch refused only for that
+        answers 429.
+        """
         rows = batch_from(request.data, "events")
-        result = ingest_events(self.tenant, rows)
+        result = ingest_events(self.tenant, rows, rate_limit=True)
         if result.errors and not (result.stored or result.duplicates):
+            if all(e.code == RATE_LIMITED for e in result.errors):
+                message = f"{len(result.errors)} rows refused: {result.errors[0].message}"
+                body = error_body("rate_limited", message, result.as_dict())
+                return Response(body, status=status.HTTP_429_TOO_MANY_REQUESTS, headers={"Retry-After": "60"})
             # Nothing in the batch was usable: a client error, though each row's reason is still listed.
             return invalid_rows_response(result.errors, "nothing was stored", result.as_dict())
         code = status.HTTP_201_CREATED if result.stored else status.HTTP_200_OK

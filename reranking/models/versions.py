@@ -18,6 +18,17 @@ class TrainingPolicy(TenantOwned):
     activation_margin = models.FloatField(default=0.05)
     top_k = models.PositiveIntegerField(default=100)
     exclude_seen = models.BooleanField(default=True)
+    # Shilling defences (see services/ratelimit.py and bench/faults/shilling.py). The ingestion limits
+    # refused 0.3% of ml-latest-small's ratings had they arrived live (two users' sign-up bursts).
+    max_events_per_user_minute = models.PositiveIntegerField(
+        default=60, help_text="Ingestion refuses an end user's events beyond this many per minute (0: no limit)."
+    )
+    max_events_per_user_hour = models.PositiveIntegerField(
+        default=600, help_text="Ingestion refuses an end user's events beyond this many per hour (0: no limit)."
+    )
+    max_examples_per_user = models.PositiveIntegerField(
+        default=200, help_text="Training uses at most this many examples (latest positions) per end user (0: no cap)."
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant"], name="trainingpolicy_one_per_tenant")]

@@ -120,3 +120,7 @@ def privacy_key(tenant_id: int) -> str:
 
 def popular_key(tenant_id: int) -> str:
     return f"recs:popular:{tenant_id}"
+
+
+def ingest_limits_key(tenant_id: int) -> str:
+    return f"recs:ingest-limits:{tenant_id}"

@@ -9,21 +9,23 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 from django.db import connection, transaction
 from django.utils import timezone
 
-from reranking.models import EndUser, Event, Item
+from reranking.models import EndUser, Event, Item, TrainingPolicy
 from tenants.models import Tenant
 
-from . import identity
-from .cache import last_event_key, set_many
+from . import identity, ratelimit
+from .cache import ingest_limits_key, last_event_key, remember, set_many
 from .catalogue import chunked
 from .rows import RowError, clean_event
 
 FRESH_TTL = 14 * 24 * 3600  # longer than any sensible retrain interval
+SETTINGS_TTL = 3600  # tenant settings in the cache; a change drops them (signals.py)
 # The Event fields an ingested row sets, in the order of the tuples insert_events takes.
 EVENT_FIELDS = (
     "tenant_id", "user_id", "item_id", "event_type", "value", "timestamp", "session_id", "event_id",
@@ -130,8 +132,13 @@ def _copy_events(rows: list[tuple]) -> int:
     return stored
 
 
-def ingest_events(tenant: Tenant, rows: Sequence[Any]) -> IngestResult:
-    """Store the valid rows of a batch; a retried batch with the same event_ids stores nothing twice."""
+def ingest_events(tenant: Tenant, rows: Sequence[Any], *, rate_limit: bool = False) -> IngestResult:
+    """Store the valid rows of a batch; a retried batch with the same event_ids stores nothing twice.
+
+    With rate_limit=True (live traffic: the events API) each end user's new rows beyond the tenant's
+    per-minute and per-hour limits are refused with code `rate_limited`. Imports of history (CLI, bench)
+    leave it off: their events arrive all at once by nature.
+    """
     now = timezone.now()
     event_types = set(tenant.event_types)
     result = IngestResult()
@@ -146,48 +153,94 @@ def ingest_events(tenant: Tenant, rows: Sequence[Any]) -> IngestResult:
     if not clean:
         return result
 
-    with transaction.atomic():
-        items = resolve_items(tenant, {values["item_id"] for _, values in clean})
-        accepted: list[tuple[int, dict]] = []
-        for index, values in clean:
-            if values["item_id"] in items:
-                accepted.append((index, values))
-            else:
-                result.errors.append(RowError(index, "item_id", f"Unknown item {values['item_id']!r}."))
-        event_ids = [v["event_id"] for _, v in accepted if v.get("event_id")]
-        known = known_event_ids(tenant, event_ids) if event_ids else set()
-        first_row: dict[str, int] = {}  # event_id -> index of the row that carries it in this batch
-        new: list[dict] = []
-        for index, values in accepted:
-            event_id = values.get("event_id")
-            if event_id is not None:
-                if event_id in first_row:
-                    message = f"Duplicate of row {first_row[event_id]} in this batch."
-                    result.errors.append(RowError(index, "event_id", message))
-                    continue
-                first_row[event_id] = index
-                if event_id in known:
-                    result.duplicates += 1
-                    continue
-            new.append(values)
-        # Under the settings row's shared lock: a switch to pseudonymous ids cannot slip in between.
-        ids = identity.user_ids(tenant, for_write=True)
-        for values in new:
-            values["user_id"] = ids.stored(values["user_id"])
-        users = resolve_users(tenant, (values["user_id"] for values in new), now)
-        result.stored = insert_events(
-            [
-                (
-                    tenant.pk, users[v["user_id"]], items[v["item_id"]], v["event_type"], v["value"], v["timestamp"],
-                    v["session_id"], v.get("event_id"), v["recommendation_id"], v["context"], now,
-                )
-                for v in new
-            ]
-        )
+    granted: dict[str, int] = {}  # rate-limit quota taken, returned if the transaction fails
+    try:
+        with transaction.atomic():
+            items, new = new_rows(tenant, clean, result)
+            # Under the settings row's shared lock: a switch to pseudonymous ids cannot slip in between.
+            # Converted first, so rate-limit counters never hold a raw id either.
+            ids = identity.user_ids(tenant, for_write=True)
+            for _, values in new:
+                values["user_id"] = ids.stored(values["user_id"])
+            if rate_limit:
+                granted, new = within_rate_limits(tenant, new, now, result)
+            users = resolve_users(tenant, (values["user_id"] for _, values in new), now)
+            result.stored = insert_events(
+                [
+                    (
+                        tenant.pk, users[v["user_id"]], items[v["item_id"]], v["event_type"], v["value"], v["timestamp"],
+                        v["session_id"], v.get("event_id"), v["recommendation_id"], v["context"], now,
+                    )
+                    for _, v in new
+                ]
+            )
+    except BaseException:
+        ratelimit.give_back(tenant.pk, granted, now.timestamp())  # nothing was stored: a retry may pass
+        raise
     if result.stored:
-        note_fresh_events(tenant, {v["user_id"] for v in new}, now)
+        note_fresh_events(tenant, {v["user_id"] for _, v in new}, now)
     result.errors.sort(key=lambda e: e.index)
     return result
+
+
+def new_rows(tenant: Tenant, clean: list[tuple[int, dict]], result: IngestResult) -> tuple[dict[str, int], list]:
+    """Resolve items and drop rows already stored (retries) or repeated in the batch; return (items, new rows)."""
+    items = resolve_items(tenant, {values["item_id"] for _, values in clean})
+    accepted: list[tuple[int, dict]] = []
+    for index, values in clean:
+        if values["item_id"] in items:
+            accepted.append((index, values))
+        else:
+            result.errors.append(RowError(index, "item_id", f"Unknown item {values['item_id']!r}."))
+    event_ids = [v["event_id"] for _, v in accepted if v.get("event_id")]
+    known = known_event_ids(tenant, event_ids) if event_ids else set()
+    first_row: dict[str, int] = {}  # event_id -> index of the row that carries it in this batch
+    new: list[tuple[int, dict]] = []
+    for index, values in accepted:
+        event_id = values.get("event_id")
+        if event_id is not None:
+            if event_id in first_row:
+                message = f"Duplicate of row {first_row[event_id]} in this batch."
+                result.errors.append(RowError(index, "event_id", message))
+                continue
+            first_row[event_id] = index
+            if event_id in known:
+                result.duplicates += 1  # a retry: it takes no quota
+                continue
+        new.append((index, values))
+    return items, new
+
+
+def within_rate_limits(
+    tenant: Tenant, rows: list[tuple[int, dict]], now, result: IngestResult
+) -> tuple[dict[str, int], list[tuple[int, dict]]]:
+    """Take each end user's quota for their rows; refuse the rows beyond it (later rows of the batch first).
+
+    Returns the quota taken per user and the rows kept, in order.
+    """
+    limits = ingest_limits(tenant)
+    wanted = Counter(values["user_id"] for _, values in rows)
+    granted = ratelimit.take(tenant.pk, dict(wanted), limits, now.timestamp())
+    if all(granted[user] >= count for user, count in wanted.items()):
+        return granted, rows
+    left, kept = dict(granted), []
+    for index, values in rows:
+        if left[values["user_id"]] > 0:
+            left[values["user_id"]] -= 1
+            kept.append((index, values))
+        else:
+            result.errors.append(RowError(index, "user_id", limits.message(), code=ratelimit.CODE))
+    return granted, kept
+
+
+def ingest_limits(tenant: Tenant) -> ratelimit.Limits:
+    """The tenant's per-end-user event limits, memoised like other tenant settings (see signals.py)."""
+
+    def load() -> tuple[int, int]:
+        policy = TrainingPolicy.for_tenant(tenant)
+        return policy.max_events_per_user_minute, policy.max_events_per_user_hour
+
+    return ratelimit.Limits(*remember(ingest_limits_key(tenant.pk), SETTINGS_TTL, load, local=True))
 
 
 def note_fresh_events(tenant: Tenant, user_ids: set[str], now) -> None:

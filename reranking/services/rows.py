@@ -33,9 +33,11 @@ class RowError:
     index: int
     field: str
     message: str
+    code: str = ""  # set when a machine should tell this refusal apart: "rate_limited" (retry later)
 
     def as_dict(self) -> dict:
-        return {"index": self.index, "field": self.field, "message": self.message}
+        row = {"index": self.index, "field": self.field, "message": self.message}
+        return {**row, "code": self.code} if self.code else row
 
 
 @dataclass

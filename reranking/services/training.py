@@ -175,8 +175,12 @@ def run_training(run_id: int, progress: Progress | None = None) -> ModelVersion 
             if dataset.n_users < 2 or len(dataset.event_items) < 10:
                 raise TrainingRefused(f"Too little data to train: {len(dataset.event_items)} events on live items.")
             policy = TrainingPolicy.for_tenant(tenant)
-            config = RerankerConfig(exclude_seen=policy.exclude_seen,
-                                    **{**settings.RECS_TRAINING_OVERRIDES, **dp_options(PrivacySettings.for_tenant(tenant))})
+            config = RerankerConfig(**{
+                "exclude_seen": policy.exclude_seen,
+                "max_examples_per_user": policy.max_examples_per_user,  # shilling defence: one user's weight
+                **settings.RECS_TRAINING_OVERRIDES,
+                **dp_options(PrivacySettings.for_tenant(tenant)),  # under DP training its own (smaller) cap wins
+            })
             result = train(dataset, config, item_embeddings=embeddings, progress=report)
             report("saving", 0.0)
             target = artifact_dir(run)

@@ -21,9 +21,13 @@ def rankings_of(version) -> dict[str, list]:
 
 
 def test_train_tenant_activates_first_version_with_every_users_ranking(shop):
+    policy = TrainingPolicy.for_tenant(shop.tenant)
+    policy.max_examples_per_user = 7  # the tenant's contribution cap reaches the trainer
+    policy.save()
     call_command("train_tenant", shop.tenant.slug)
 
     version = active(shop.tenant)
+    assert version.config["max_examples_per_user"] == 7
     assert version.status == RunStatus.SUCCEEDED and version.progress == 100.0
     assert version.device == "cpu"
     assert version.n_events == Event.objects.for_tenant(shop.tenant).count()
