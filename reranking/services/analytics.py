@@ -7,7 +7,8 @@ over the three released quantities (basic composition):
 
 - events per day, 30 daily bins ending today: Laplace(m / (ε/3)) on every bin;
 - popular items: the bounded event count of EVERY live catalogue item gets Laplace(m / (ε/3)), then the
-  top ones by noisy count are shown (post-processing; items nobody touched can appear, as they must);
+  top ones by noisy count above zero are shown (post-processing; items nobody touched can appear, as
+  they must);
 - end users: Laplace(1 / (ε/3)) on the count.
 
 NOTE: the window ends today rather than at the latest event (the exact view's anchor): the latest
@@ -132,7 +133,7 @@ def private_counts(tenant: Tenant, epsilon: float, max_per_user: int, *, rng: np
     top = np.argsort(-noisy_items, kind="stable")[:POPULAR_SHOWN]
     return DashboardCounts(
         per_day=[(d.isoformat(), int(round(v))) for d, v in zip(days, noisy_days)],
-        popular=[(items[i][1], int(round(noisy_items[i]))) for i in top],
+        popular=[(items[i][1], int(round(noisy_items[i]))) for i in top if round(noisy_items[i]) > 0],
         n_users=int(round(noisy_users[0])),
         attributed=None,
         noisy=True,

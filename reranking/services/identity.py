@@ -1,8 +1,8 @@
 """End-user ids as the database stores them: the client's own id, or a keyed hash of it (pseudonymous ids).
 
-Every place that turns a client's user id into a database value goes through `stored_user_id` (or
-`UserIds.stored`, the same function for a batch): ingest, recommendations, re-rank, rule previews,
-erasure, export and the web UI's user pages. Clients keep sending and receiving their own ids; with
+Every place that turns a client's user id into a database value goes through `UserIds.stored` (via
+`stored_user_id` or `find_user`; ingest reads the setting once per batch): ingest, recommendations,
+re-rank, rule previews, erasure, export and the web UI's user pages. Clients keep sending and receiving their own ids; with
 the tenant's `pseudonymous_ids` on, the database (EndUser.external_id, Ranking.user_external_id) and the
 cache keys only ever see `p_` + HMAC-SHA256(key, id).
 
@@ -26,7 +26,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable, Iterable
+from typing import Callable
 
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
@@ -67,10 +67,6 @@ class UserIds:
             return raw
         key = tenant_key(self.salt, django_settings.PSEUDONYM_KEY)
         return PREFIX + hmac.new(key, raw.encode(), hashlib.sha256).hexdigest()
-
-    def stored_many(self, raws: Iterable[str]) -> dict[str, str]:
-        """Return {client id: stored id}."""
-        return {raw: self.stored(raw) for raw in raws}
 
 
 def pseudonym_key(tenant_id: int) -> str:

@@ -15,6 +15,21 @@ def fresh_cache() -> None:
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def empty_served_buffer():
+    """The served-list buffer holds tenant ids, which repeat across test databases."""
+    from django.conf import settings
+
+    from reranking.services import served_log
+
+    client = served_log.redis_client()
+    if client is not None:
+        client.delete(settings.RECS_SERVED_LOG_KEY)
+    yield
+    if client is not None:
+        client.delete(settings.RECS_SERVED_LOG_KEY)
+
+
 @pytest.fixture
 def queue(monkeypatch) -> list:
     """Record training tasks instead of sending them to a broker: [(tenant_id, run_id), ...]."""

@@ -106,3 +106,10 @@ def test_the_dashboard_labels_noisy_counts_and_keeps_one_release(alice, catalogu
 
 def released_numbers(html: str) -> list[str]:
     return re.findall(r'<div class="stat">(-?\d+)</div>|<title>([^<]*)</title>|<td class="num">(-?\d+)</td>', html)
+
+
+def test_a_tenant_without_events_gets_a_release_too(alice, catalogue):
+    released = analytics.private_counts(alice.tenant, EPSILON, M, rng=dp.make_rng(5))
+    assert len(released.per_day) == 30 and all(n >= 0 for _, n in released.per_day)
+    assert len(released.popular) <= len(catalogue) and all(n > 0 for _, n in released.popular)
+    assert released.n_users >= 0 and released.noisy
