@@ -11,8 +11,8 @@ from rest_framework.response import Response
 
 from reranking.models import EndUser, Event, Item
 from reranking.services import export, identity, privacy
-from reranking.services.csv_export import catalogue_csv, csv_download
 from reranking.services.catalogue import BatchInvalid, ConcurrentUpsert, read_item_csv, soft_delete_item, upsert_items
+from reranking.services.csv_export import catalogue_csv, csv_download
 from reranking.services.ingest import ingest_events
 from reranking.services.ratelimit import CODE as RATE_LIMITED
 from reranking.services.rows import RowError

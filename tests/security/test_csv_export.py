@@ -7,9 +7,9 @@ import io
 import pytest
 from django.test import Client
 
+from reranking.models import Item
 from reranking.services.catalogue import soft_delete_item, upsert_items
 from reranking.services.csv_export import neutralised
-from reranking.models import Item
 
 pytestmark = pytest.mark.django_db
 
