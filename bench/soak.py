@@ -1,13 +1,14 @@
 """Soak: mixed traffic on loopback against gunicorn + PostgreSQL + Redis while a real worker retrains.
 
-    .venv/bin/python bench/soak.py [--seconds 180] [--get-rps 40] [--rerank-rps 8] [--ingest-rps 4]
+    .venv/bin/python bench/soak.py [--seconds 180] [--baseline 20] [--get-rps 40] [--rerank-rps 8] [--ingest-rps 4]
 
 Seeds the generated demo shop as a fresh tenant, trains v1 in-process, starts gunicorn as the web
 process runs in production and one real Celery worker (OMP_NUM_THREADS=1, as on a shared host), and
 keeps that worker retraining the tenant for the whole run (a new run is requested as soon as the last
 one finishes). Paced client threads send GET recommendations, POST rerank of 200 candidates and POST
 events (batches with unique event_ids). Prints per endpoint: requests, throughput, p50/p99 latency,
-errors and 5xx; GET p99 while a retraining was running; and lost events (accepted but not stored).
+errors and 5xx; GET p50/p99 in the first --baseline seconds (no retraining yet) and while a retraining
+was running; and lost events (accepted but not stored).
 Goals: zero 5xx, zero lost events, GET recommendations p99 < 100 ms during retraining.
 Latency is measured from send to answer by paced closed-loop clients (no coordinated-omission correction).
 """
@@ -159,6 +160,7 @@ def main() -> None:
     parser.add_argument("--get-rps", type=float, default=40.0)
     parser.add_argument("--rerank-rps", type=float, default=8.0)
     parser.add_argument("--ingest-rps", type=float, default=4.0, help=f"batches of {BATCH} events per second")
+    parser.add_argument("--baseline", type=float, default=20.0, help="seconds of traffic before retraining starts")
     args = parser.parse_args()
     os.environ.setdefault("TQDM_DISABLE", "1")
     redis = os.environ.get("REDIS_URL", DEFAULT_REDIS_URL)
@@ -210,12 +212,15 @@ def main() -> None:
         threading.Thread(target=traffic.run, args=(endpoint, make, 100 * i + j), daemon=True)
         for i, (endpoint, make) in enumerate(endpoints) for j in range(endpoint.threads)
     ]
-    print(f"soaking for {args.seconds:.0f} s: GET {args.get_rps}/s, rerank {args.rerank_rps}/s, "
+    print(f"soaking for {args.baseline:.0f} s without, then {args.seconds:.0f} s with retraining: GET {args.get_rps}/s, rerank {args.rerank_rps}/s, "
           f"ingest {args.ingest_rps} batches/s of {BATCH}; the worker retrains throughout", flush=True)
-    retrainer.start()
+    retrain_from = float("inf")
     for thread in threads:
         thread.start()
     try:
+        time.sleep(args.baseline)  # the same traffic without retraining, to compare against
+        retrain_from = time.monotonic()
+        retrainer.start()
         deadline = time.monotonic() + args.seconds
         while time.monotonic() < deadline:
             time.sleep(min(15.0, max(0.0, deadline - time.monotonic())))
@@ -251,10 +256,13 @@ def main() -> None:
     get_samples = endpoints[0][0].samples
     during = [s for s in get_samples if any(a <= s.at <= b for a, b in spans)]
     d = summary(during, elapsed)
+    b = summary([s for s in get_samples if s.at < retrain_from], elapsed)
     covered = sum(min(b, t0_mono + elapsed) - max(a, t0_mono) for a, b in spans if b > t0_mono)
     print(f"retraining runs: {len(retrainer.runs)} requested, {finished} succeeded; a run was in flight "
           f"{100 * covered / elapsed:.0f}% of the time")
-    print(f"GET recommendations while retraining: {d['n']} requests, p50 {d['p50']:.1f} ms, p99 {d['p99']:.1f} ms")
+    print(f"GET recommendations before retraining: {b['n']} requests, p50 {b['p50']:.1f} ms, p99 {b['p99']:.1f} ms")
+    print(f"GET recommendations while retraining: {d['n']} requests, p50 {d['p50']:.1f} ms, p99 {d['p99']:.1f} ms "
+          f"(p99 {d['p99'] / max(b['p99'], 1e-9):.2f}x the baseline)")
     print(f"events: {len(traffic.accepted)} accepted, {len(stored)} stored, {lost} lost, {extra} stored but never acknowledged")
     print(f"5xx (or no answer): {total_5xx} (goal 0: {'met' if total_5xx == 0 else 'MISSED'})")
     print(f"lost events: {lost} (goal 0: {'met' if lost == 0 else 'MISSED'})")
