@@ -11,6 +11,10 @@ to twice the rate through across a window boundary; DRF's sliding log is exact b
 re-pickles) every timestamp of the period on every request, which costs more than serving the request.
 On Redis both counters are checked by one Lua script (atomic, one round trip); on other caches (local
 development without Redis) by get_many/set. If the cache is down, requests pass and it is logged.
+
+A view may name cache entries it is about to read (`cache_reads(request)`, e.g. the user's precomputed
+ranking); an allowed request gets them from the same round trip, in `request._request.cache_prefetched`
+(every name read, None for a missing entry). The view must still read for itself when it is absent.
 """
 from __future__ import annotations
 
@@ -28,25 +32,30 @@ from .models import ApiKey
 log = logging.getLogger(__name__)
 PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
-# KEYS: counters; ARGV: limit and window (ms) of each, in turn. Returns {refused (0/1), wait ms}.
+# KEYS: the counters, then the entries to read; ARGV: the number of counters, then limit and window (ms)
+# of each counter in turn. Returns {refused (0/1), wait ms, the entries read if allowed...}.
 CHECK_ALL = """
+local n = tonumber(ARGV[1])
 local counts = {}
-for i, key in ipairs(KEYS) do
-  counts[i] = redis.call('INCR', key)
-  if counts[i] == 1 or redis.call('PTTL', key) < 0 then
-    redis.call('PEXPIRE', key, ARGV[2 * i])
+for i = 1, n do
+  counts[i] = redis.call('INCR', KEYS[i])
+  if counts[i] == 1 or redis.call('PTTL', KEYS[i]) < 0 then
+    redis.call('PEXPIRE', KEYS[i], ARGV[2 * i + 1])
   end
 end
 local refused, wait = 0, 0
-for i, key in ipairs(KEYS) do
-  if counts[i] > tonumber(ARGV[2 * i - 1]) then
-    refused, wait = 1, math.max(wait, redis.call('PTTL', key))
+for i = 1, n do
+  if counts[i] > tonumber(ARGV[2 * i]) then
+    refused, wait = 1, math.max(wait, redis.call('PTTL', KEYS[i]))
   end
 end
 if refused == 1 then
-  for i, key in ipairs(KEYS) do redis.call('DECR', key) end
+  for i = 1, n do redis.call('DECR', KEYS[i]) end
+  return {refused, wait}
 end
-return {refused, wait}
+local out = {0, 0}
+for i = n + 1, #KEYS do out[#out + 1] = redis.call('GET', KEYS[i]) end
+return out
 """
 
 
@@ -65,21 +74,27 @@ class _Checker:
 
     script = None
 
-    def check(self, budgets: list[tuple[str, int, int]]) -> float | None:
-        """Count one request against every budget; return None if allowed, else seconds to wait."""
+    def check(self, budgets: list[tuple[str, int, int]], reads: list[str] = ()) -> tuple[float | None, dict]:
+        """Count one request against every budget and read `reads` if it is allowed.
+
+        Return (None, {name: value or None}) if allowed, else (seconds to wait, {}).
+        """
         backend = caches["default"]
-        keys = [backend.make_key(name) for name, _, _ in budgets]
-        if isinstance(backend, RedisCache):
-            client = backend._cache.get_client(None, write=True)  # the backend's own pool
-            if self.script is None:
-                self.script = client.register_script(CHECK_ALL)
-            args = [value for _, limit, seconds in budgets for value in (limit, seconds * 1000)]
-            refused, wait_ms = self.script(keys=keys, args=args, client=client)
-            return max(int(wait_ms), 1) / 1000 if refused else None  # Retry-After is at least 1
-        return self.check_generic(backend, budgets)
+        if not isinstance(backend, RedisCache):
+            return self.check_generic(backend, budgets, reads)
+        client = backend._cache.get_client(None, write=True)  # the backend's own pool
+        if self.script is None:
+            self.script = client.register_script(CHECK_ALL)
+        keys = [backend.make_key(name) for name, _, _ in budgets] + [backend.make_key(name) for name in reads]
+        args = [len(budgets)] + [value for _, limit, seconds in budgets for value in (limit, seconds * 1000)]
+        refused, wait_ms, *values = self.script(keys=keys, args=args, client=client)
+        if refused:
+            return max(int(wait_ms), 1) / 1000, {}  # Retry-After is at least 1
+        loads = backend._cache._serializer.loads
+        return None, {name: None if raw is None else loads(raw) for name, raw in zip(reads, values)}
 
     @staticmethod
-    def check_generic(backend, budgets: list[tuple[str, int, int]]) -> float | None:
+    def check_generic(backend, budgets: list[tuple[str, int, int]], reads: list[str] = ()) -> tuple[float | None, dict]:
         now = time.time()
         found = backend.get_many([name for name, _, _ in budgets])
         windows = {}
@@ -88,10 +103,11 @@ class _Checker:
             windows[name] = (0, now + seconds) if ends <= now else (count, ends)
         waits = [windows[name][1] - now for name, limit, _ in budgets if windows[name][0] + 1 > limit]
         if waits:
-            return max(max(waits), 0.001)
+            return max(max(waits), 0.001), {}
         for name, (count, ends) in windows.items():
             backend.set(name, (count + 1, ends), math.ceil(ends - now))
-        return None
+        values = backend.get_many(list(reads)) if reads else {}
+        return None, {name: values.get(name) for name in reads}
 
 
 _checker = _Checker()
@@ -117,11 +133,14 @@ class TenantAndKeyThrottle(BaseThrottle):
         budgets = self.budgets(request)
         if not budgets:
             return True
+        reads = view.cache_reads(request) if hasattr(view, "cache_reads") else []
         try:
-            self._wait = _checker.check(budgets)
+            self._wait, values = _checker.check(budgets, reads)
         except Exception as exc:  # noqa: BLE001 - a cache outage must not refuse (or fail) every request
             log.warning("throttle check failed, allowing the request: %s", exc)
             return True
+        if reads and self._wait is None:
+            request._request.cache_prefetched = values
         return self._wait is None
 
     def wait(self) -> float | None:

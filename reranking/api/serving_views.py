@@ -73,6 +73,10 @@ class RecommendationsView(TenantAPIView):
     Without a user (`/api/v1/recommendations`), anonymous traffic gets content-based or popular items.
     """
 
+    def cache_reads(self, request) -> list[str]:
+        """Let the throttle read the user's ranking in its own Redis round trip (tenants/throttling.py)."""
+        return serving.cache_reads(self.tenant, self.kwargs.get("user_id"))
+
     @extend_schema(parameters=[s.RecommendationsQuery], responses=s.ServedSerializer)
     def get(self, request, user_id: str | None = None):
         q, attributes = recommendations_query(request)
@@ -84,6 +88,7 @@ class RecommendationsView(TenantAPIView):
             lambda: serving.recommend(
                 self.tenant, user_id, k=q["k"], page=q["page"], filters=filters, context=split_ids(q.get("context")),
                 explain=q["explain"], epsilon=q.get("epsilon"),
+                prefetched=getattr(request._request, "cache_prefetched", None),
             )
         )
         return served_response(served, q["explain"])

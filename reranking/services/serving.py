@@ -129,9 +129,23 @@ def user_pk(tenant: Tenant, user_external_id: str) -> int:
     return pk
 
 
-def precomputed(tenant: Tenant, version: dict, user_external_id: str) -> dict | None:
+def cache_reads(tenant: Tenant, user_external_id: str | None) -> list[str]:
+    """Return the cache entries recommend() reads for this user (one MGET, or the throttle's round trip)."""
+    version = active_version(tenant) if user_external_id is not None else None
+    if not version:
+        return []
+    return [cache.ranking_key(version["id"], user_external_id), cache.last_event_key(tenant.pk, user_external_id)]
+
+
+def precomputed(
+    tenant: Tenant, version: dict, user_external_id: str, prefetched: dict[str, Any] | None = None
+) -> dict | None:
     key = cache.ranking_key(version["id"], user_external_id)
-    found = cache.get_many([key, cache.last_event_key(tenant.pk, user_external_id)])
+    names = [key, cache.last_event_key(tenant.pk, user_external_id)]
+    if prefetched is not None and all(name in prefetched for name in names):
+        found = {name: prefetched[name] for name in names if prefetched[name] is not None}
+    else:
+        found = cache.get_many(names)
     ranking = found.get(key)
     if ranking is None:
         row = (
@@ -342,8 +356,12 @@ def effect_dict(effect: engine.Effect) -> dict:
 def recommend(
     tenant: Tenant, user_external_id: str | None, *, k: int = 10, page: int = 1, filters: dict | None = None,
     context: list[str] | None = None, explain: bool = False, epsilon: float | None = None,
+    prefetched: dict[str, Any] | None = None,
 ) -> Served:
-    """Return a user's top k: precomputed (re-scored if they just acted), else content or popular."""
+    """Return a user's top k: precomputed (re-scored if they just acted), else content or popular.
+
+    `prefetched` holds cache entries named by cache_reads() that were already read (None if missing).
+    """
     if not 1 <= k <= MAX_K:
         raise ServingError("k", f"Must be between 1 and {MAX_K}.")
     if page < 1 or (page - 1) * k >= MAX_K * 2:
@@ -352,7 +370,7 @@ def recommend(
     ranking = None
     if user_external_id is not None:
         if version:
-            ranking = precomputed(tenant, version, user_external_id)
+            ranking = precomputed(tenant, version, user_external_id, prefetched)
         if ranking is None:
             user_pk(tenant, user_external_id)  # 404 for ids that are not this tenant's users
     fresh = False

@@ -65,3 +65,24 @@ def test_each_query_string_is_validated_on_its_own(shop, user_id):
     for _ in range(2):  # a bad query is refused every time, not remembered as good
         response = shop.client.get(url(user_id, "k=0"))
         assert response.status_code == 400 and response.json()["error"]["message"].startswith("k")
+
+
+@pytest.mark.integration
+def test_a_warm_request_is_one_redis_round_trip_and_no_query(shop, user_id, monkeypatch):
+    """The throttle's script also reads the ranking and the user's last-event time."""
+    import redis
+
+    from tenants import authentication
+
+    for module, name in ((cache, "LOCAL_SECONDS"), (cache, "ITEM_MEMO_SECONDS"), (authentication, "KEY_MEMO_SECONDS")):
+        monkeypatch.setattr(module, name, 600.0)  # a slow test machine must not outlast the memos
+    cache._local.clear()  # entries made while precomputing would expire in 2 s
+    for _ in range(2):  # warms this process's memos (the first also creates the privacy settings row)
+        assert shop.client.get(url(user_id)).status_code == 200
+    calls = []
+    original = redis.Redis.execute_command
+    monkeypatch.setattr(redis.Redis, "execute_command", lambda self, *a, **k: calls.append(a[0]) or original(self, *a, **k))
+    with CaptureQueriesContext(connection) as queries:
+        body = shop.client.get(url(user_id)).json()
+    assert calls == ["EVALSHA"] and not queries.captured_queries
+    assert body["strategy"] == "precomputed" and [i["item_id"] for i in body["items"]] == ranked_ids(user_id)[:5]

@@ -137,10 +137,12 @@ def test_the_fallback_for_other_caches_counts_the_same_way(monkeypatch):
     local = LocMemCache("throttle-test", {})
     budgets = [("throttle:tenant:1", 3, 60), ("throttle:key:1", 2, 60)]
     check = throttling._Checker.check_generic
-    assert check(local, budgets) is None
-    assert check(local, budgets) is None
-    wait = check(local, budgets)  # the key's third request
-    assert wait is not None and 0 < wait <= 60
-    assert check(local, [("throttle:tenant:1", 3, 60), ("throttle:key:2", 2, 60)]) is None  # tenant's 3rd
-    assert check(local, [("throttle:tenant:1", 3, 60), ("throttle:key:3", 2, 60)]) is not None
+    assert check(local, budgets) == (None, {})
+    assert check(local, budgets) == (None, {})
+    wait, read = check(local, budgets, ["recs:x"])  # the key's third request
+    assert wait is not None and 0 < wait <= 60 and read == {}
+    local.set("recs:x", 5)
+    assert check(local, [("throttle:tenant:1", 3, 60), ("throttle:key:2", 2, 60)], ["recs:x", "recs:y"]) == (
+        None, {"recs:x": 5, "recs:y": None})  # the tenant's third request, with the entries asked for
+    assert check(local, [("throttle:tenant:1", 3, 60), ("throttle:key:3", 2, 60)])[0] is not None
     assert caches["default"] is not local
