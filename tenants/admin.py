@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.db.models import Count
 from django.utils import timezone
 
+from .authentication import forget_keys
 from .models import ApiKey, Membership, Tenant
 
 
@@ -73,4 +74,5 @@ class ApiKeyAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke selected keys")
     def revoke(self, request, queryset):
         count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        forget_keys()  # update() sends no signal; other processes follow within KEY_MEMO_SECONDS
         self.message_user(request, f"Revoked {count} keys.", messages.SUCCESS)

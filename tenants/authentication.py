@@ -1,6 +1,12 @@
-"""Resolve the tenant of an API request from its key (`X-Api-Key` or `Authorization: Bearer`)."""
+"""Resolve the tenant of an API request from its key (`X-Api-Key` or `Authorization: Bearer`).
+
+Keys are memoised per process for KEY_MEMO_SECONDS, so a busy client costs no database query per
+request. Revoking or deleting a key (or changing its tenant) clears the memo of the process that did
+it at once (signals in tenants/signals.py); other processes refuse the key within KEY_MEMO_SECONDS.
+"""
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from django.utils import timezone
@@ -11,6 +17,37 @@ from .models import ApiKey, Tenant
 
 # Writing last_used_at on every request would turn each read into a write; a minute is precise enough.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+# How long another process may still accept a key after it was revoked: the documented window.
+KEY_MEMO_SECONDS = 5.0
+KEY_MEMO_MAX = 10_000
+_key_memo: dict[str, tuple[float, ApiKey]] = {}  # lookup -> (expires at, key with its tenant)
+
+
+def forget_keys() -> None:
+    """Drop this process's memo of API keys (after a key or tenant changed here)."""
+    _key_memo.clear()
+
+
+def key_for(lookup: str) -> ApiKey | None:
+    """Return the key with this lookup (and its tenant), from the memo when fresh."""
+    now = time.monotonic()
+    hit = _key_memo.get(lookup)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    key = ApiKey.objects.select_related("tenant").filter(lookup=lookup).first()
+    if key is not None:
+        if len(_key_memo) >= KEY_MEMO_MAX:
+            _key_memo.clear()
+        _key_memo[lookup] = (now + KEY_MEMO_SECONDS, key)
+    return key
+
+
+def touch(key: ApiKey) -> None:
+    """Record that the key was used, at most once per LAST_USED_RESOLUTION (per process)."""
+    now = timezone.now()
+    if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
+        key.last_used_at = now  # the memoised object too, so the next requests do not write again
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
 
 
 class ApiKeyPrincipal:
@@ -47,16 +84,12 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if raw is None:
             return None
         lookup = ApiKey.parse_lookup(raw)
-        key = (
-            ApiKey.objects.select_related("tenant").filter(lookup=lookup).first() if lookup is not None else None
-        )
+        key = key_for(lookup) if lookup is not None else None
         if key is None or not key.matches(raw):
             raise exceptions.AuthenticationFailed("Invalid API key.")
         if not key.is_active:
             raise exceptions.AuthenticationFailed("This API key has been revoked.")
-        now = timezone.now()
-        if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
-            ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        touch(key)
         request._request.tenant = key.tenant
         return ApiKeyPrincipal(key), key
 

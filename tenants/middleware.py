@@ -1,5 +1,6 @@
 """Request ids (echo the client's X-Request-ID, or make one, so a call can be traced through logs), a 503 for a
-lost database, and a refusal of oversize bodies before anything reads them."""
+lost database, a refusal of oversize bodies before anything reads them, and browser-only middleware that
+the key-authenticated REST API skips."""
 from __future__ import annotations
 
 import logging
@@ -7,6 +8,9 @@ import re
 import uuid
 
 from django.conf import settings
+from django.contrib.auth.middleware import AuthenticationMiddleware
+from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.sessions.middleware import SessionMiddleware
 from django.http import HttpResponse, JsonResponse
 
 from .api.errors import (
@@ -16,9 +20,13 @@ from .api.errors import (
 log = logging.getLogger(__name__)
 
 VALID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Requests here authenticate with an API key (tenants/authentication.py), never a session cookie.
+API_PREFIX = "/api/v1/"
 
 
 class RequestIdMiddleware:
+    """Echo the client's X-Request-ID (or make one) so a call can be traced through logs."""
+
     def __init__(self, get_response) -> None:
         self.get_response = get_response
 
@@ -70,3 +78,25 @@ class BodySizeLimitMiddleware:
                 return JsonResponse(error_body("payload_too_large", message), status=413)
             return HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
         return self.get_response(request)
+
+
+class BrowserOnly:
+    """Mixin: pass API requests straight through; sessions, users and flash messages are for pages."""
+
+    def __call__(self, request):
+        if request.path_info.startswith(API_PREFIX):
+            return self.get_response(request)
+        return super().__call__(request)
+
+
+# Subclasses (not wrappers), so Django's admin checks still find the middleware they need.
+class BrowserSessionMiddleware(BrowserOnly, SessionMiddleware):
+    pass
+
+
+class BrowserAuthenticationMiddleware(BrowserOnly, AuthenticationMiddleware):
+    pass
+
+
+class BrowserMessageMiddleware(BrowserOnly, MessageMiddleware):
+    pass

@@ -42,12 +42,16 @@ def pytest_collection_modifyitems(config, items) -> None:
 @pytest.fixture(autouse=True)
 def fresh_process_memos():
     """Per-process serving memos must not carry one test's rows into the next (ids are reused)."""
+    from reranking.api import serving_views
     from reranking.services import cache
+    from tenants.authentication import forget_keys
 
     cache._local.clear()
     cache.forget_items()
     cache._down_until[0] = 0.0
     forget_rate_counters()
+    forget_keys()
+    serving_views._query_memo.clear()
     yield
 
 

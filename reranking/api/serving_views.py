@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from types import MappingProxyType
+from typing import Mapping
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, mixins, status
@@ -43,29 +45,54 @@ def split_ids(value: str | None) -> list[str] | None:
     return [part.strip() for part in value.split(",") if part.strip()] if value else None
 
 
+# One instance, so its fields are built (deep-copied) once per process rather than per request;
+# run_validation keeps no state on the serializer, so concurrent requests can share it.
+RECOMMENDATIONS_QUERY = s.RecommendationsQuery()
+QUERY_MEMO_MAX = 1024
+_query_memo: dict[str, tuple[Mapping, dict]] = {}
+
+
+def recommendations_query(request) -> tuple[Mapping, dict]:
+    """Return the validated query and its `attr.<name>` filters; memoised by the raw query string.
+
+    Validation depends on the query string alone, so the memo is exact (clients repeat the same few
+    queries); invalid queries raise every time and are not memoised.
+    """
+    raw = request.META.get("QUERY_STRING", "")
+    hit = _query_memo.get(raw)
+    if hit is None:
+        params = request.query_params
+        q = MappingProxyType(RECOMMENDATIONS_QUERY.run_validation(params))
+        attributes = {key[len("attr."):]: value for key, value in params.items() if key.startswith("attr.")}
+        if len(_query_memo) >= QUERY_MEMO_MAX:
+            _query_memo.clear()
+        hit = _query_memo[raw] = (q, attributes)
+    return hit
+
+
 class RecommendationsView(TenantAPIView):
     """A user's top k from the active model, shaped by rules, filters and privacy settings.
 
     Without a user (`/api/v1/recommendations`), anonymous traffic gets content-based or popular items.
     """
 
+    def cache_reads(self, request) -> list[str]:
+        """Let the throttle read the user's ranking in its own Redis round trip (tenants/throttling.py)."""
+        return serving.cache_reads(self.tenant, identity.stored_user_id(self.tenant, self.kwargs.get("user_id")))
+
     @extend_schema(parameters=[s.RecommendationsQuery], responses=s.ServedSerializer)
     def get(self, request, user_id: str | None = None):
-        query = s.RecommendationsQuery(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        q = query.validated_data
-        attributes = {
-            key[len("attr."):]: value for key, value in request.query_params.items() if key.startswith("attr.")
-        }
+        q, attributes = recommendations_query(request)
         filters = {
             "category": split_ids(q.get("category")), "price_min": q.get("price_min"), "price_max": q.get("price_max"),
-            "in_stock": q["in_stock"], "attributes": attributes,
+            "in_stock": q["in_stock"], "attributes": dict(attributes),
         }
         user = identity.stored_user_id(self.tenant, user_id)
         served = run_serving(
             lambda: serving.recommend(
                 self.tenant, user, k=q["k"], page=q["page"], filters=filters, context=split_ids(q.get("context")),
                 explain=q["explain"], epsilon=q.get("epsilon"),
+                prefetched=getattr(request._request, "cache_prefetched", None),
             ),
             user_id,
         )

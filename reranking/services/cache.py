@@ -16,8 +16,12 @@ MISSING = object()
 LOCAL_SECONDS = 2.0
 _local: dict[str, tuple[float, Any]] = {}
 # Catalogue rows served in lists, per process: edits reach served lists within ITEM_MEMO_SECONDS.
+# One generation per tenant, expiring whole (and then refreshed in one query), instead of per-row
+# expiries that would send a small query on almost every request.
 ITEM_MEMO_SECONDS = 10.0
-item_memo: dict[tuple[int, str], tuple[float, dict | None]] = {}
+ITEM_MEMO_MAX = 200_000
+ITEM_REFRESH_MAX = 20_000  # hot rows read again in one query when a tenant's memo expires
+item_memo: dict[int, tuple[float, dict[str, dict | None]]] = {}  # tenant id -> (expires at, id -> row)
 # After a failed call, skip Redis for this long: with Redis down (or unreachable, where each connect
 # waits for its timeout) a request must not pay for several doomed round trips.
 DOWN_SECONDS = 5.0

@@ -129,9 +129,23 @@ def user_pk(tenant: Tenant, user_external_id: str) -> int:
     return pk
 
 
-def precomputed(tenant: Tenant, version: dict, user_external_id: str) -> dict | None:
+def cache_reads(tenant: Tenant, user_external_id: str | None) -> list[str]:
+    """Return the cache entries recommend() reads for this user (one MGET, or the throttle's round trip)."""
+    version = active_version(tenant) if user_external_id is not None else None
+    if not version:
+        return []
+    return [cache.ranking_key(version["id"], user_external_id), cache.last_event_key(tenant.pk, user_external_id)]
+
+
+def precomputed(
+    tenant: Tenant, version: dict, user_external_id: str, prefetched: dict[str, Any] | None = None
+) -> dict | None:
     key = cache.ranking_key(version["id"], user_external_id)
-    found = cache.get_many([key, cache.last_event_key(tenant.pk, user_external_id)])
+    names = [key, cache.last_event_key(tenant.pk, user_external_id)]
+    if prefetched is not None and all(name in prefetched for name in names):
+        found = {name: prefetched[name] for name in names if prefetched[name] is not None}
+    else:
+        found = cache.get_many(names)
     ranking = found.get(key)
     if ranking is None:
         row = (
@@ -179,29 +193,57 @@ def content_candidates(version: dict, context: list[str], n: int = POPULAR_N) ->
 
 
 def item_rows(tenant: Tenant, item_ids: Sequence[str]) -> dict[str, dict]:
-    """Return the live catalogue rows of these ids; memoised per process for cache.ITEM_MEMO_SECONDS."""
+    """Return the live catalogue rows of these ids; memoised per process for cache.ITEM_MEMO_SECONDS.
+
+    When the tenant's memo expires, the ids it held (the hot ones, up to cache.ITEM_REFRESH_MAX) are
+    read again in one query, rather than row by row as later requests miss them.
+    """
     now = time.monotonic()
-    found: dict[str, dict] = {}
-    missing = []
-    for item_id in item_ids:
-        hit = cache.item_memo.get((tenant.pk, item_id))
-        if hit is not None and hit[0] > now:
-            if hit[1] is not None:
-                found[item_id] = hit[1]
-        else:
-            missing.append(item_id)
+    expires, memo = cache.item_memo.get(tenant.pk) or (0.0, {})
+    if expires <= now or len(memo) > cache.ITEM_MEMO_MAX:
+        hot = list(memo) if len(memo) <= cache.ITEM_REFRESH_MAX else []
+        memo = dict.fromkeys(hot)
+        if hot:
+            memo.update(fetch_item_rows(tenant, hot))
+        cache.item_memo[tenant.pk] = (now + cache.ITEM_MEMO_SECONDS, memo)
+    missing = [item_id for item_id in item_ids if item_id not in memo]
     if missing:
-        rows = Item.objects.for_tenant(tenant).filter(external_id__in=missing, is_deleted=False).values(
-            "external_id", "title", "category", "tags", "attributes", "price", "available", "created_at"
-        )
-        fetched = {row["external_id"]: row for row in rows}
-        if len(cache.item_memo) > 200_000:
-            cache.item_memo.clear()
-        for item_id in missing:
-            cache.item_memo[(tenant.pk, item_id)] = (now + cache.ITEM_MEMO_SECONDS, fetched.get(item_id))
-        found.update(fetched)
+        memo.update(dict.fromkeys(missing))
+        memo.update(fetch_item_rows(tenant, missing))
+    found = {}
+    for item_id in item_ids:
+        row = memo.get(item_id)
+        if row is not None:
+            found[item_id] = row
     return found
 
+
+def fetch_item_rows(tenant: Tenant, item_ids: Sequence[str]) -> dict[str, dict]:
+    rows = Item.objects.for_tenant(tenant).filter(external_id__in=item_ids, is_deleted=False).values(
+        "external_id", "title", "category", "tags", "attributes", "price", "available", "created_at"
+    )
+    return {row["external_id"]: row for row in rows}
+
+
+def first_live(
+    tenant: Tenant, scored: list[tuple[str, float]], n: int, rows: dict[str, dict] | None = None
+) -> tuple[list[tuple[str, float]], dict[str, dict]]:
+    """Return the first n scored items still in the catalogue, and their rows.
+
+    Reads rows in slices a little larger than what is missing, so a page of 10 reads about 30 rows,
+    not the whole precomputed list.
+    """
+    if rows is not None:
+        return [(i, s) for i, s in scored if i in rows][:n], rows
+    kept: list[tuple[str, float]] = []
+    found: dict[str, dict] = {}
+    start = 0
+    while len(kept) < n and start < len(scored):
+        chunk = scored[start : start + 2 * (n - len(kept)) + 10]
+        start += len(chunk)
+        found.update(item_rows(tenant, [i for i, _ in chunk]))
+        kept += [(i, s) for i, s in chunk if i in found]
+    return kept[:n], found
 
 
 # ---- shaping ---------------------------------------------------------------------------------
@@ -250,7 +292,6 @@ def shape(
     rows: dict[str, dict] | None = None, use_dp: bool = True,
 ) -> tuple[list[dict], list[dict], list[dict], dict]:
     """Apply filters, DP and rules to a scored list; return (items, removed, not_applied, privacy)."""
-    rows = item_rows(tenant, [i for i, _ in scored]) if rows is None else rows
     tenant_rules_now = tenant_rules(tenant) if rules is None else rules
     request_filters = filter_rules(filters)
     privacy = privacy_of(tenant) if use_dp else {"dp": False}
@@ -258,11 +299,12 @@ def shape(
     used = {"dp": privacy["dp"]}
     if not privacy["dp"] and not request_filters and not any(r.is_live(now) for r in tenant_rules_now):
         # Fast path: nothing to apply, so the model's order is the answer (the common case).
-        kept = [(item_id, score) for item_id, score in scored if item_id in rows][: offset + k]
+        kept, rows = first_live(tenant, scored, offset + k, rows)
         ranked = [engine.Ranked(item_id=i, score=s, model_score=s, position=n + 1, effects=[], model_position=n + 1)
                   for n, (i, s) in enumerate(kept)]
         outcome = engine.RuleOutcome(items=ranked, removed=[])
         return render(outcome, rows, offset, k, explain, used)
+    rows = item_rows(tenant, [i for i, _ in scored]) if rows is None else rows
     candidates = to_candidates(scored, rows)
     if privacy["dp"] and candidates:
         eps = privacy["epsilon"] if epsilon is None else epsilon
@@ -329,8 +371,12 @@ def effect_dict(effect: engine.Effect) -> dict:
 def recommend(
     tenant: Tenant, user_external_id: str | None, *, k: int = 10, page: int = 1, filters: dict | None = None,
     context: list[str] | None = None, explain: bool = False, epsilon: float | None = None,
+    prefetched: dict[str, Any] | None = None,
 ) -> Served:
-    """Return a user's top k: precomputed (re-scored if they just acted), else content or popular."""
+    """Return a user's top k: precomputed (re-scored if they just acted), else content or popular.
+
+    `prefetched` holds cache entries named by cache_reads() that were already read (None if missing).
+    """
     if not 1 <= k <= MAX_K:
         raise ServingError("k", f"Must be between 1 and {MAX_K}.")
     if page < 1 or (page - 1) * k >= MAX_K * 2:
@@ -339,7 +385,7 @@ def recommend(
     ranking = None
     if user_external_id is not None:
         if version:
-            ranking = precomputed(tenant, version, user_external_id)
+            ranking = precomputed(tenant, version, user_external_id, prefetched)
         if ranking is None:
             user_pk(tenant, user_external_id)  # 404 for ids that are not this tenant's users
     fresh = False
