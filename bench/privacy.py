@@ -1,9 +1,10 @@
 """Cost of differential privacy: re-ranker NDCG@10 on ml-latest-small, non-private and DP-SGD at several epsilons.
 
-    python bench/privacy.py [PATH] [--epsilons 1,4,8] [--seed N] [--dp-epochs N] [--dp-batch-users N]
+    python bench/privacy.py [PATH] [--epsilons 8,4,1] [--seed N] [--dp-epochs N] [--dp-batch-users N]
+                            [--reference-ndcg X]   # skip the non-private run, compare with X (bench/quality.py)
 
 Every row is the leave-last-out protocol of reranking/ml/evaluate.py (same `run`), with the MiniLM item
-embeddings computed once and shared. Prints a table and writes bench/out/privacy.json and bench/out/privacy.png.
+embeddings computed once and shared (kept in bench/out/). Prints a table and writes bench/out/privacy.{json,png}.
 Goal: at epsilon 8 keep >= 80% of the non-private NDCG@10. Timings are wall-clock on a possibly shared machine.
 """
 from __future__ import annotations
@@ -76,6 +77,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dp-epochs", type=int, default=None, help="default: RerankerConfig.dp_epochs")
     parser.add_argument("--dp-batch-users", type=int, default=None, help="default: RerankerConfig.dp_batch_users")
+    parser.add_argument("--reference-ndcg", type=float, default=None,
+                        help="skip the non-private run and compare with this NDCG@10 (e.g. from bench/quality.py, "
+                             "same seed and defaults: its metrics are deterministic)")
     args = parser.parse_args()
 
     dataset = load_movielens(os.path.abspath(args.path))
@@ -84,7 +88,7 @@ def main() -> int:
     embeddings = cached_embeddings(dataset.item_texts)  # public features: computed once, shared by every row
     base = RerankerConfig(seed=args.seed)
     overrides = {k: v for k, v in (("dp_epochs", args.dp_epochs), ("dp_batch_users", args.dp_batch_users)) if v}
-    settings = [0.0] + [float(e) for e in args.epsilons.split(",")]
+    settings = ([] if args.reference_ndcg else [0.0]) + [float(e) for e in args.epsilons.split(",")]
     rows = []
     for eps in settings:
         config = dataclasses.replace(base, dp_epsilon=eps, **(overrides if eps else {}))
@@ -101,6 +105,13 @@ def main() -> int:
                      "privacy": privacy})
         print(f"{rows[-1]['setting']}: NDCG@10 {rows[-1]['ndcg@10']:.4f}, epsilon spent "
               f"{rows[-1]['epsilon_spent']:.2f}, network {rows[-1]['network_seconds']:.0f}s", flush=True)
+    if args.reference_ndcg:  # the non-private row is given, not measured
+        rows.insert(0, {"setting": "non-private*", "epsilon_target": 0.0, "epsilon_spent": float("inf"), "delta": 0.0,
+                        "noise_multiplier": 0.0, "ndcg@10": args.reference_ndcg, "hit@10": float("nan"),
+                        "candidates_ndcg@10": rows[0]["candidates_ndcg@10"],
+                        "popularity_ndcg@10": rows[0]["popularity_ndcg@10"], "network_seconds": float("nan"),
+                        "train_seconds": float("nan"), "privacy": {}})
+        print("* non-private NDCG@10 given by --reference-ndcg, not measured in this run")
     ref = rows[0]["ndcg@10"]
     print(f"\n{'setting':<14}{'eps spent':>10}{'delta':>10}{'sigma':>7}{'NDCG@10':>9}{'hit@10':>8}{'% non-DP':>9}"
           f"{'network s':>10}{'train s':>9}")
@@ -118,9 +129,9 @@ def main() -> int:
               f"{goal['ndcg@10']:.4f} = {goal['ndcg@10'] / ref:.0%}")
     print("timings are wall-clock; on a shared machine compare ratios, not seconds")
     os.makedirs(OUT, exist_ok=True)
-    with open(os.path.join(OUT, "privacy.json"), "w", encoding="utf-8") as f:
+    png = os.path.join(OUT, f"privacy-{args.epsilons.replace(',', '_')}.png" if args.reference_ndcg else "privacy.png")
+    with open(png[:-4] + ".json", "w", encoding="utf-8") as f:
         json.dump(rows, f, indent=2, default=float)
-    png = os.path.join(OUT, "privacy.png")
     plot(rows, png)
     print(f"plot: {png}")
     return 0

@@ -15,8 +15,8 @@ Validation NDCG@10 is reported per epoch but never used to pick an epoch (that w
 the last epoch is the model.
 
 Choices that keep the noise small: item id embeddings are frozen at zero (items are represented by
-the public MiniLM text embeddings through a frozen projection: ~650k fewer parameters to noise on
-MovieLens), and the wide feature path
+the public MiniLM text embeddings through a frozen projection: 119k trainable weights instead of 768k on
+ml-latest-small), and the wide feature path
 starts from the merged first-stage order (a data-independent prior), so the noisy network refines the
 fused candidate order instead of learning it from scratch.
 
