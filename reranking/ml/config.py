@@ -52,6 +52,7 @@ class RerankerConfig:
     max_positions_per_user: int = 100  # listwise positions come from each user's last ones (targets are last events)
     max_train_lists: int = 20000  # positions sampled for listwise training; ~54% become lists (target in candidates)
     train_list_size: int = 32  # candidates kept per training list (target + random others): ~6x cheaper steps
+    hard_negatives: int = 0  # of those others, how many come from the top of the fused order (experiment, see EXPERIMENTS.md)
     list_weight: float = 1.0  # weight of the listwise loss against the next-item loss
     # Per-user contribution cap: each user gives at most this many next-item targets and at most this many
     # listwise lists, from their most recent positions (0 = no cap). Bounds one user's weight in training.

@@ -121,7 +121,9 @@ def _build_lists(config: RerankerConfig, ds: Dataset, seqs: list[np.ndarray], te
             for b in np.flatnonzero((cand == target[:, None]).any(1)):
                 valid = np.flatnonzero(cand[b] >= 0)
                 pos = int(np.flatnonzero(cand[b] == target[b])[0])
-                others = rng.permutation(valid[valid != pos])[: size - 1]
+                rest = valid[valid != pos]  # fused order: the hardest negatives come first
+                hard = rest[: min(config.hard_negatives, size - 1)]
+                others = np.concatenate([hard, rng.permutation(rest[len(hard):])[: size - 1 - len(hard)]])
                 keep = np.sort(np.concatenate([[pos], others]))
                 c = np.zeros(size, np.int64)
                 fe = np.zeros((size, feats.shape[2]), np.float32)
