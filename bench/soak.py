@@ -103,7 +103,8 @@ class Traffic:
             endpoint.samples.append(Sample(started, time.monotonic() - started, status))
             if endpoint.name == "POST events" and 200 <= status < 300:
                 with self.lock:
-                    self.accepted.update(e["event_id"] for e in json.loads(body)["events"])
+                    refused = {e.get("index") for e in json.loads(raw or b"{}").get("errors", [])}  # per-row refusals
+                    self.accepted.update(e["event_id"] for i, e in enumerate(json.loads(body)["events"]) if i not in refused)
             n += 1
 
 

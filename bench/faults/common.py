@@ -46,11 +46,16 @@ def make_shop(prefix: str, n_users: int = 60, train: bool = True) -> Shop:
     from django.core.management import call_command
 
     from reranking.demo_data import generate
-    from reranking.models import EndUser, Item
+    from reranking.models import EndUser, Item, TrainingPolicy
     from reranking.services.bulk import import_events, import_items
     from tenants.models import ApiKey, Scope, Tenant
 
     tenant = Tenant.objects.create(slug=f"{prefix}-{int(time.time() * 1000)}", name=prefix)
+    # These scenarios check durability under outages, not the shilling defences: a few users send far
+    # more than 60 events a minute here, so the per-end-user ingest limits are off for this tenant.
+    policy = TrainingPolicy.for_tenant(tenant)
+    policy.max_events_per_user_minute = policy.max_events_per_user_hour = 0
+    policy.save()
     items, events = generate(seed=3, n_users=n_users, lines_per_category=4)
     import_items(tenant, items, progress=False)
     import_events(tenant, events, progress=False)
@@ -60,6 +65,12 @@ def make_shop(prefix: str, n_users: int = 60, train: bool = True) -> Shop:
     users = list(EndUser.objects.for_tenant(tenant).order_by("id").values_list("external_id", flat=True))
     item_ids = list(Item.objects.for_tenant(tenant).order_by("id").values_list("external_id", flat=True))
     return Shop(tenant=tenant, key=key, users=users, items=item_ids)
+
+
+def accepted_ids(ids: list[str], body: dict) -> list[str]:
+    """The event ids of a 2xx batch that were stored or already known: rows it refused (by index) are not."""
+    refused = {error.get("index") for error in body.get("errors", []) if isinstance(error, dict)}
+    return [event_id for index, event_id in enumerate(ids) if index not in refused]
 
 
 @dataclass

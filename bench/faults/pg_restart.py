@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench.common import free_port, start_server  # noqa: E402
-from bench.faults.common import Checks, call, make_shop, setup, statuses  # noqa: E402
+from bench.faults.common import Checks, accepted_ids, call, make_shop, setup, statuses  # noqa: E402
 from bench.faults.servers import PrivatePostgres  # noqa: E402
 
 BATCH = 50
@@ -48,7 +48,7 @@ class Client(threading.Thread):
                 reply = call(self.port, "POST", "/api/v1/events", self.shop.key, {"events": events})
                 self.replies.append(reply)
                 if 200 <= reply.status < 300:
-                    self.accepted.extend(ids)
+                    self.accepted.extend(accepted_ids(ids, reply.body))
                     break
                 if time.monotonic() > deadline:
                     self.unanswered.extend(ids)

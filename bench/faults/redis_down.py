@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench.common import free_port, start_server  # noqa: E402
-from bench.faults.common import DEFAULT_BENCH_DB, Checks, call, make_shop, setup, statuses  # noqa: E402
+from bench.faults.common import DEFAULT_BENCH_DB, Checks, accepted_ids, call, make_shop, setup, statuses  # noqa: E402
 from bench.faults.servers import PrivateRedis  # noqa: E402
 
 
@@ -39,7 +39,7 @@ def traffic(port: int, shop, seconds: float, tag: str, accepted: set[str]) -> di
         reply = call(port, "POST", "/api/v1/events", shop.key, {"events": events})
         replies["ingest"].append(reply)
         if 200 <= reply.status < 300:
-            accepted.update(ids)
+            accepted.update(accepted_ids(ids, reply.body))
         batch += 1
     return replies
 
