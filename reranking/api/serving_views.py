@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from functools import cached_property
 from types import MappingProxyType
 from typing import Mapping
 
@@ -76,9 +77,14 @@ class RecommendationsView(TenantAPIView):
     Without a user (`/api/v1/recommendations`), anonymous traffic gets content-based or popular items.
     """
 
+    @cached_property
+    def stored_user(self) -> str | None:
+        """The id the database holds for the path's user (a hash under pseudonymous ids), computed once."""
+        return identity.stored_user_id(self.tenant, self.kwargs.get("user_id"))
+
     def cache_reads(self, request) -> list[str]:
         """Let the throttle read the user's ranking in its own Redis round trip (tenants/throttling.py)."""
-        return serving.cache_reads(self.tenant, identity.stored_user_id(self.tenant, self.kwargs.get("user_id")))
+        return serving.cache_reads(self.tenant, self.stored_user)
 
     @extend_schema(parameters=[s.RecommendationsQuery], responses=s.ServedSerializer)
     def get(self, request, user_id: str | None = None):
@@ -87,7 +93,7 @@ class RecommendationsView(TenantAPIView):
             "category": split_ids(q.get("category")), "price_min": q.get("price_min"), "price_max": q.get("price_max"),
             "in_stock": q["in_stock"], "attributes": dict(attributes),
         }
-        user = identity.stored_user_id(self.tenant, user_id)
+        user = self.stored_user
         served = run_serving(
             lambda: serving.recommend(
                 self.tenant, user, k=q["k"], page=q["page"], filters=filters, context=split_ids(q.get("context")),

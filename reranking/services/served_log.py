@@ -25,6 +25,8 @@ from django.db import transaction
 from reranking.models import EndUser, ServedRecommendation
 from tenants.models import Tenant
 
+from . import cache
+
 log = logging.getLogger(__name__)
 # A stalled Redis must not stall serving: give up on the append after this long.
 SOCKET_TIMEOUT = 0.25
@@ -61,10 +63,13 @@ def record(tenant: Tenant, stored_user_id: str | None, served, endpoint: str = "
     if client is None:
         store([row])
         return
+    if cache.is_down():  # a recent Redis failure: do not pay for another doomed connect per request
+        return
     try:
         client.rpush(settings.RECS_SERVED_LOG_KEY, json.dumps(row, separators=(",", ":")))
     except Exception as exc:  # noqa: BLE001 - the log is best effort; serving must not fail for it
         log.warning("served log: dropped an entry, Redis unavailable: %s", exc.__class__.__name__)
+        cache.mark_down("served-log append", exc)
 
 
 def take(client, limit: int) -> list[bytes]:
