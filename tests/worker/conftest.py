@@ -1,18 +1,19 @@
 """Fixtures for training tests: a small generated shop, quick training settings, real worker processes."""
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.db import connection
 
+from bench.faults.servers import wait_until
 from reranking.demo_data import generate
 from reranking.services.catalogue import upsert_items
 from reranking.services.ingest import ingest_events
@@ -93,14 +94,8 @@ class WorkerProcess:
         return Path(self.log.name).read_text()
 
 
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+# The fault scripts' poll loop, polling every half second here.
+wait_for = functools.partial(wait_until, interval=0.5)
 
 
 @pytest.fixture

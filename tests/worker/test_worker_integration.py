@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from reranking.models import EndUser, ModelVersion, PrecomputeShard, Ranking, RunStatus
-from reranking.services import precompute, training
+from reranking.services import training
 from worker.tasks import precompute_rankings
 
 from .conftest import load_small_shop, wait_for
