@@ -42,7 +42,7 @@ def pytest_collection_modifyitems(config, items) -> None:
 @pytest.fixture(autouse=True)
 def fresh_process_memos():
     """Per-process serving memos must not carry one test's rows into the next (ids are reused)."""
-    from reranking.api import serving_views
+    from reranking.api import hot_path
     from reranking.services import cache
     from tenants.authentication import forget_keys
 
@@ -51,7 +51,7 @@ def fresh_process_memos():
     cache._down_until[0] = 0.0
     forget_rate_counters()
     forget_keys()
-    serving_views._query_memo.clear()
+    hot_path._query_memo.clear()
     yield
 
 

@@ -1,10 +1,8 @@
 """Serving endpoints: recommendations, live re-ranking, rules, privacy settings, erasures and model versions."""
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict
-from functools import cached_property
-from types import MappingProxyType
-from typing import Mapping
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, mixins, status
@@ -18,17 +16,11 @@ from tenants.api.base import TenantAPIView, TenantScopedViewSet
 from tenants.api.schema import ErrorSerializer
 from tenants.models import Scope
 
-from . import serving_serializers as s
+from . import hot_path, serving_serializers as s
 
 
 def served_response(served: serving.Served, explain: bool) -> Response:
-    body = {
-        "recommendation_id": served.recommendation_id, "strategy": served.strategy, "model_version": served.version,
-        "fresh": served.fresh, "privacy": served.privacy, "items": served.items, "unknown": served.unknown,
-    }
-    if explain:
-        body.update(removed=served.removed, not_applied=served.not_applied)
-    return Response(body)
+    return Response(hot_path.body_of(served, explain))
 
 
 def run_serving(call, user_id: str | None = None):
@@ -42,42 +34,13 @@ def run_serving(call, user_id: str | None = None):
         raise exceptions.NotFound(f"No end user {user_id!r} in this tenant.") from exc
 
 
-def split_ids(value: str | None) -> list[str] | None:
-    return [part.strip() for part in value.split(",") if part.strip()] if value else None
-
-
-# One instance, so its fields are built (deep-copied) once per process rather than per request;
-# run_validation keeps no state on the serializer, so concurrent requests can share it.
-RECOMMENDATIONS_QUERY = s.RecommendationsQuery()
-QUERY_MEMO_MAX = 1024
-_query_memo: dict[str, tuple[Mapping, dict]] = {}
-
-
-def recommendations_query(request) -> tuple[Mapping, dict]:
-    """Return the validated query and its `attr.<name>` filters; memoised by the raw query string.
-
-    Validation depends on the query string alone, so the memo is exact (clients repeat the same few
-    queries); invalid queries raise every time and are not memoised.
-    """
-    raw = request.META.get("QUERY_STRING", "")
-    hit = _query_memo.get(raw)
-    if hit is None:
-        params = request.query_params
-        q = MappingProxyType(RECOMMENDATIONS_QUERY.run_validation(params))
-        attributes = {key[len("attr."):]: value for key, value in params.items() if key.startswith("attr.")}
-        if len(_query_memo) >= QUERY_MEMO_MAX:
-            _query_memo.clear()
-        hit = _query_memo[raw] = (q, attributes)
-    return hit
-
-
 class RecommendationsView(TenantAPIView):
     """A user's top k from the active model, shaped by rules, filters and privacy settings.
 
     Without a user (`/api/v1/recommendations`), anonymous traffic gets content-based or popular items.
     """
 
-    @cached_property
+    @functools.cached_property
     def stored_user(self) -> str | None:
         """The id the database holds for the path's user (a hash under pseudonymous ids), computed once."""
         return identity.stored_user_id(self.tenant, self.kwargs.get("user_id"))
@@ -86,17 +49,24 @@ class RecommendationsView(TenantAPIView):
         """Let the throttle read the user's ranking in its own Redis round trip (tenants/throttling.py)."""
         return serving.cache_reads(self.tenant, self.stored_user)
 
+    @classmethod
+    def as_view(cls, **initkwargs):
+        """The URL entry point: plain requests are answered by hot_path.recommendations, the rest by DRF."""
+        drf_view = super().as_view(**initkwargs)
+
+        def view(request, *args, **kwargs):
+            return hot_path.recommendations(request, drf_view, *args, **kwargs)
+
+        return functools.update_wrapper(view, drf_view)  # keeps cls, initkwargs, csrf_exempt for DRF tools
+
     @extend_schema(parameters=[s.RecommendationsQuery], responses=s.ServedSerializer)
     def get(self, request, user_id: str | None = None):
-        q, attributes = recommendations_query(request)
-        filters = {
-            "category": split_ids(q.get("category")), "price_min": q.get("price_min"), "price_max": q.get("price_max"),
-            "in_stock": q["in_stock"], "attributes": dict(attributes),
-        }
+        q, attributes = hot_path.recommendations_query(request)
         user = self.stored_user
         served = run_serving(
             lambda: serving.recommend(
-                self.tenant, user, k=q["k"], page=q["page"], filters=filters, context=split_ids(q.get("context")),
+                self.tenant, user, k=q["k"], page=q["page"], filters=hot_path.filters_of(q, attributes),
+                context=hot_path.split_ids(q.get("context")),
                 explain=q["explain"], epsilon=q.get("epsilon"),
                 prefetched=getattr(request._request, "cache_prefetched", None),
             ),

@@ -300,10 +300,7 @@ def shape(
     if not privacy["dp"] and not request_filters and not any(r.is_live(now) for r in tenant_rules_now):
         # Fast path: nothing to apply, so the model's order is the answer (the common case).
         kept, rows = first_live(tenant, scored, offset + k, rows)
-        ranked = [engine.Ranked(item_id=i, score=s, model_score=s, position=n + 1, effects=[], model_position=n + 1)
-                  for n, (i, s) in enumerate(kept)]
-        outcome = engine.RuleOutcome(items=ranked, removed=[])
-        return render(outcome, rows, offset, k, explain, used)
+        return render_in_order(kept[offset:], rows, offset, explain), [], [], used
     rows = item_rows(tenant, [i for i, _ in scored]) if rows is None else rows
     candidates = to_candidates(scored, rows)
     if privacy["dp"] and candidates:
@@ -358,6 +355,24 @@ def render(
     return items, removed, not_applied, used
 
 
+def render_in_order(scored: list[tuple[str, float]], rows: dict[str, dict], offset: int, explain: bool) -> list[dict]:
+    """Response items for a list no rule touched: what render() gives for it, without the rule outcome."""
+    items = []
+    for position, (item_id, score) in enumerate(scored, start=offset + 1):
+        row = rows[item_id]
+        price = row["price"]
+        score = round(score, 6)
+        item = {
+            "item_id": item_id, "position": position, "score": score, "title": row["title"],
+            "category": row["category"], "price": float(price) if price is not None else None,
+            "available": row["available"],
+        }
+        if explain:
+            item["explain"] = {"model_score": score, "model_position": position, "effects": []}
+        items.append(item)
+    return items
+
+
 def effect_dict(effect: engine.Effect) -> dict:
     return {
         "rule_id": effect.rule_id, "rule_name": effect.rule_name, "kind": effect.kind,
@@ -390,7 +405,7 @@ def recommend(
             user_pk(tenant, user_external_id)  # 404 for ids that are not this tenant's users
     fresh = False
     if ranking is not None:
-        scored = [(item, score) for item, score in ranking["items"]]
+        scored = ranking["items"]  # [item, score] pairs, read for this request alone
         strategy = "precomputed"
         model = live_model(version) if ranking["fresh"] else None
         if model is not None:
