@@ -1,11 +1,15 @@
 """The log of lists served to identified end users, kept cheap for the serving hot path.
 
-Serving appends one JSON entry to a Redis list (a single RPUSH, one round trip, no database write);
-the `flush_served_log` beat task moves entries to PostgreSQL (ServedRecommendation) in batches every
-30 s, and an export flushes first so it is complete.
+Serving appends an entry to a per-process buffer (a deque append: no network, no encoding). A
+background thread in each web process pushes what it holds to a Redis list every FLUSH_SECONDS, in one
+RPUSH, and the `flush_served_log` beat task moves entries from Redis to PostgreSQL
+(ServedRecommendation) in batches every 30 s. An export flushes first so it is complete, except for
+lists served in the last FLUSH_SECONDS by other processes. A process that exits normally (gunicorn
+restarting a worker, a deploy) pushes its buffer on the way out; one that is killed loses at most
+FLUSH_SECONDS of entries.
 
-Best effort, by design: with Redis configured but unreachable, an entry is dropped with a warning
-rather than slowing or failing the request (the response still carries its recommendation_id, and the
+Best effort, by design: with Redis configured but unreachable, entries are dropped with a warning
+rather than slowing or failing requests (the response still carries its recommendation_id, and the
 client's events quote it). Without Redis configured at all (the SQLite demo) the entry is written to
 the database directly. Entries hold the stored user id (the hash under pseudonymous ids), never more
 than the response did. On flush, an entry whose user no longer exists (erased) or who was created
@@ -13,12 +17,17 @@ after it was served (erased and seen again) is dropped, so erasure also reaches 
 """
 from __future__ import annotations
 
+import atexit
 import json
 import logging
+import os
+import threading
 import time
+from collections import deque
 from datetime import datetime, timezone as dt_timezone
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.db import transaction
 
@@ -30,7 +39,17 @@ from . import cache
 log = logging.getLogger(__name__)
 # A stalled Redis must not stall serving: give up on the append after this long.
 SOCKET_TIMEOUT = 0.25
+# How often each process pushes its buffer to Redis, and the size that wakes it early.
+FLUSH_SECONDS = 0.5
+WAKE_AT = 500
+# Past this many entries (Redis down for long) the oldest are dropped rather than filling memory.
+PENDING_MAX = 100_000
 _client: dict[str, Any] = {}
+# (tenant id, stored user id, served, endpoint, unix time); deque appends and pops are thread-safe.
+_pending: deque[tuple] = deque(maxlen=PENDING_MAX)
+_wake = threading.Event()
+_flusher: dict[str, Any] = {"pid": None}
+_start_lock = threading.Lock()
 
 
 def redis_client():
@@ -47,9 +66,9 @@ def redis_client():
     return client
 
 
-def entry(tenant: Tenant, stored_user_id: str, served, endpoint: str) -> dict:
+def entry(tenant_id: int, stored_user_id: str, served, endpoint: str, at: float) -> dict:
     return {
-        "t": tenant.pk, "u": stored_user_id, "r": served.recommendation_id, "at": time.time(), "e": endpoint,
+        "t": tenant_id, "u": stored_user_id, "r": served.recommendation_id, "at": at, "e": endpoint,
         "s": served.strategy, "v": served.version, "i": [item["item_id"] for item in served.items],
     }
 
@@ -58,18 +77,66 @@ def record(tenant: Tenant, stored_user_id: str | None, served, endpoint: str = "
     """Log a list served to an identified user (anonymous lists are not logged: nobody could ask for them)."""
     if stored_user_id is None:
         return
-    row = entry(tenant, stored_user_id, served, endpoint)
+    if redis_client() is None:
+        store([entry(tenant.pk, stored_user_id, served, endpoint, time.time())])
+        return
+    _pending.append((tenant.pk, stored_user_id, served, endpoint, time.time()))
+    if _flusher["pid"] != os.getpid():
+        start_flusher()
+    if len(_pending) >= WAKE_AT:
+        _wake.set()
+
+
+def start_flusher() -> None:
+    """Start this process's pushing thread (once per process: a forked child starts its own)."""
+    with _start_lock:
+        if _flusher["pid"] == os.getpid():
+            return
+        thread = threading.Thread(target=_flush_forever, name="served-log", daemon=True)
+        _flusher.update(pid=os.getpid(), thread=thread)
+        thread.start()
+
+
+def _flush_forever() -> None:
+    while True:
+        _wake.wait(FLUSH_SECONDS)
+        _wake.clear()
+        try:
+            push_pending()
+        except Exception:  # noqa: BLE001 - the thread must outlive any one failure
+            log.exception("served log: push failed")
+
+
+def push_pending() -> int:
+    """Push this process's buffered entries to Redis in one RPUSH; return how many were pushed.
+
+    With Redis down (or marked down after a recent failure) the entries are dropped with a warning.
+    """
+    batch = []
+    while _pending:
+        try:
+            batch.append(_pending.popleft())
+        except IndexError:
+            break
+    if not batch:
+        return 0
     client = redis_client()
     if client is None:
-        store([row])
-        return
-    if cache.is_down():  # a recent Redis failure: do not pay for another doomed connect per request
-        return
+        return 0
+    if cache.is_down():  # a recent Redis failure: do not pay for another doomed connect
+        log.warning("served log: dropped %d entries, Redis unavailable", len(batch))
+        return 0
+    values = [orjson.dumps(entry(*row)) for row in batch]
     try:
-        client.rpush(settings.RECS_SERVED_LOG_KEY, json.dumps(row, separators=(",", ":")))
+        client.rpush(settings.RECS_SERVED_LOG_KEY, *values)
     except Exception as exc:  # noqa: BLE001 - the log is best effort; serving must not fail for it
-        log.warning("served log: dropped an entry, Redis unavailable: %s", exc.__class__.__name__)
+        log.warning("served log: dropped %d entries, Redis unavailable: %s", len(batch), exc.__class__.__name__)
         cache.mark_down("served-log append", exc)
+        return 0
+    return len(batch)
+
+
+atexit.register(push_pending)  # a worker that exits normally keeps what it served
 
 
 def take(client, limit: int) -> list[bytes]:
@@ -89,6 +156,7 @@ def flush(max_batches: int = 100) -> int:
     client = redis_client()
     if client is None:
         return 0
+    push_pending()  # this process's own entries first
     limit = max(1, settings.RECS_SERVED_LOG_FLUSH_BATCH)
     stored = 0
     for _ in range(max_batches):

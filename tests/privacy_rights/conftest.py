@@ -22,6 +22,7 @@ def empty_served_buffer():
 
     from reranking.services import served_log
 
+    served_log._pending.clear()  # lists other tests served in this process, not yet pushed
     client = served_log.redis_client()
     if client is not None:
         client.delete(settings.RECS_SERVED_LOG_KEY)

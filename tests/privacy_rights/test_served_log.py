@@ -1,6 +1,7 @@
-"""The served-recommendation log: one Redis append per list, flushed in batches, reached by erasure and retention."""
+"""The served-recommendation log: buffered per process, pushed to Redis, flushed in batches, reached by erasure and retention."""
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -16,6 +17,8 @@ pytestmark = [pytest.mark.django_db, pytest.mark.integration]  # the log is buff
 
 
 def buffered() -> int:
+    """Entries waiting in Redis, after this process pushed its own (its thread does so every FLUSH_SECONDS)."""
+    served_log.push_pending()
     return served_log.redis_client().llen(settings.RECS_SERVED_LOG_KEY)
 
 
@@ -56,13 +59,27 @@ def test_retention_deletes_old_lists_served(alice, users):
     assert list(ServedRecommendation.objects.values_list("user__external_id", flat=True)) == ["ben"]
 
 
-def test_serving_does_not_fail_when_redis_is_down(alice, users, monkeypatch):
+def test_serving_makes_no_log_round_trip_and_the_process_thread_pushes_the_entries(alice, users):
+    served_log.push_pending()
+    alice.client.get("/api/v1/users/ann/recommendations")
+    assert len(served_log._pending) == 1  # held in the process, not yet in Redis
+    assert served_log._flusher["thread"].is_alive()
+    deadline = time.monotonic() + 10 * served_log.FLUSH_SECONDS + 5
+    while served_log.redis_client().llen(settings.RECS_SERVED_LOG_KEY) < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert served_log.redis_client().llen(settings.RECS_SERVED_LOG_KEY) == 1 and not served_log._pending
+
+
+def test_serving_does_not_fail_when_redis_is_down_and_the_entries_are_dropped(alice, users, monkeypatch, caplog):
     class Down:
         def rpush(self, *args):
             raise ConnectionError("redis is down")
 
+    served_log.push_pending()
     monkeypatch.setattr(served_log, "redis_client", lambda: Down())
     assert alice.client.get("/api/v1/users/ann/recommendations").status_code == 200
+    assert served_log.push_pending() == 0 and not served_log._pending
+    assert "dropped 1 entries" in caplog.text
 
 
 def test_lists_buffered_before_ids_turn_pseudonymous_are_kept_and_exported(alice, users,
