@@ -9,8 +9,12 @@ request counts one, and a request that would pass either limit is refused and no
 requests use no budget. Retry-After is the time left in the fuller window. A fixed window may let up
 to twice the rate through across a window boundary; DRF's sliding log is exact but stores (and
 re-pickles) every timestamp of the period on every request, which costs more than serving the request.
-On Redis both counters are checked by one Lua script (atomic, one round trip); on other caches (local
-development without Redis) by get_many/set. If the cache is down, requests pass and it is logged.
+On Redis both counters are counted in one round trip of plain commands (INCR, then PEXPIRE ... NX,
+which needs Redis 7.0 or newer, so a counter always gets its window even if it expired between the
+two); a refused request is uncounted in a second round trip, so while it is in flight another
+request at the limit may be refused too. A Lua script did the same atomically, but costs Redis more
+CPU per call than the commands themselves. On other caches (local development without Redis) the
+counters use get_many/set. If the cache is down, requests pass and it is logged.
 
 A view may name cache entries it is about to read (`cache_reads(request)`, e.g. the user's precomputed
 ranking); an allowed request gets them from the same round trip, in `request._request.cache_prefetched`
@@ -26,38 +30,12 @@ from django.core.cache.backends.redis import RedisCache
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
+from config.redis_cache import round_trip
 from reranking.services import cache
 
 from .models import ApiKey
 
 PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-# KEYS: the counters, then the entries to read; ARGV: the number of counters, then limit and window (ms)
-# of each counter in turn. Returns {refused (0/1), wait ms, the entries read if allowed...}.
-CHECK_ALL = """
-local n = tonumber(ARGV[1])
-local counts = {}
-for i = 1, n do
-  counts[i] = redis.call('INCR', KEYS[i])
-  if counts[i] == 1 or redis.call('PTTL', KEYS[i]) < 0 then
-    redis.call('PEXPIRE', KEYS[i], ARGV[2 * i + 1])
-  end
-end
-local refused, wait = 0, 0
-for i = 1, n do
-  if counts[i] > tonumber(ARGV[2 * i]) then
-    refused, wait = 1, math.max(wait, redis.call('PTTL', KEYS[i]))
-  end
-end
-if refused == 1 then
-  for i = 1, n do redis.call('DECR', KEYS[i]) end
-  return {refused, wait}
-end
-local out = {0, 0}
-for i = n + 1, #KEYS do out[#out + 1] = redis.call('GET', KEYS[i]) end
-return out
-"""
-
 
 def parse_rate(rate: str) -> tuple[int, int]:
     """Return (requests, seconds) of a DRF rate string such as "3000/min"."""
@@ -70,9 +48,7 @@ def counter_name(scope: str, ident: object) -> str:
 
 
 class _Checker:
-    """The cache side: Redis gets the script (loaded once per process), other caches get/set."""
-
-    script = None
+    """The cache side: Redis gets plain commands over one connection, other caches get/set."""
 
     def check(self, budgets: list[tuple[str, int, int]], reads: list[str] = ()) -> tuple[float | None, dict]:
         """Count one request against every budget and read `reads` if it is allowed.
@@ -82,16 +58,22 @@ class _Checker:
         backend = caches["default"]
         if not isinstance(backend, RedisCache):
             return self.check_generic(backend, budgets, reads)
-        client = backend._cache.get_client(None, write=True)  # the backend's own pool
-        if self.script is None:
-            self.script = client.register_script(CHECK_ALL)
-        keys = [backend.make_key(name) for name, _, _ in budgets] + [backend.make_key(name) for name in reads]
-        args = [len(budgets)] + [value for _, limit, seconds in budgets for value in (limit, seconds * 1000)]
-        refused, wait_ms, *values = self.script(keys=keys, args=args, client=client)
-        if refused:
-            return max(int(wait_ms), 1) / 1000, {}  # Retry-After is at least 1
+        pool = backend._cache.get_client(None, write=True).connection_pool  # the backend's own pool
+        counters = [backend.make_key(name) for name, _, _ in budgets]
+        commands: list[tuple] = []
+        for key, (_, _, seconds) in zip(counters, budgets):
+            commands += [("INCR", key), ("PEXPIRE", key, seconds * 1000, "NX")]
+        if reads:
+            commands.append(("MGET", *(backend.make_key(name) for name in reads)))
+        replies = round_trip(pool, commands)
+        over = [key for n, (key, (_, limit, _)) in enumerate(zip(counters, budgets)) if replies[2 * n] > limit]
+        if over:
+            undo = round_trip(pool, [("DECR", key) for key in counters] + [("PTTL", key) for key in over])
+            return max(max(undo[len(counters):]), 1) / 1000, {}  # the fuller window's time left
+        if not reads:
+            return None, {}
         loads = backend._cache._serializer.loads
-        return None, {name: None if raw is None else loads(raw) for name, raw in zip(reads, values)}
+        return None, {name: None if raw is None else loads(raw) for name, raw in zip(reads, replies[-1])}
 
     @staticmethod
     def check_generic(backend, budgets: list[tuple[str, int, int]], reads: list[str] = ()) -> tuple[float | None, dict]:
@@ -113,33 +95,53 @@ class _Checker:
 _checker = _Checker()
 
 
+def budgets_for(tenant, key) -> list[tuple[str, int, int]]:
+    """Return (counter, limit, seconds) for each budget a request of this tenant and key counts against."""
+    rates = TenantAndKeyThrottle.THROTTLE_RATES
+    out = []
+    if tenant is not None and rates.get("tenant"):
+        out.append((counter_name("tenant", tenant.pk), *parse_rate(rates["tenant"])))
+    if isinstance(key, ApiKey) and rates.get("key"):
+        out.append((counter_name("key", key.pk), *parse_rate(rates["key"])))
+    return out
+
+
+def decide(tenant, key, reads: list[str] = ()) -> tuple[float | None, dict | None]:
+    """Count one request of this tenant and key; return (seconds to wait or None, the entries read).
+
+    The entries are None when they were not read (no budgets, or the cache is down): the caller reads
+    them itself. A cache outage lets the request through rather than refusing (or failing) it.
+    """
+    budgets = budgets_for(tenant, key)
+    if not budgets or cache.is_down():  # Redis down: serve unthrottled rather than fail (faults tests)
+        return None, None
+    try:
+        wait, values = _checker.check(budgets, reads)
+    except Exception as exc:  # noqa: BLE001 - a cache outage must not refuse (or fail) every request
+        cache.mark_down("throttle", exc)  # logs once, then skips Redis for a few seconds
+        return None, None
+    return wait, (values if reads and wait is None else None)
+
+
 class TenantAndKeyThrottle(BaseThrottle):
-    """Rates come from DEFAULT_THROTTLE_RATES["tenant"] and ["key"]; a missing rate means no limit."""
+    """Rates come from DEFAULT_THROTTLE_RATES["tenant"] and ["key"]; a missing rate means no limit.
+
+    A request already counted (the recommendations hot path, reranking/api/hot_path.py, counts before
+    it hands a request it cannot answer itself to the view) carries its outcome in
+    `request._request.throttle_outcome` and is not counted again.
+    """
 
     THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
     _wait: float | None = None
 
-    def budgets(self, request) -> list[tuple[str, int, int]]:
-        """Return (counter, limit, seconds) for each budget this request counts against."""
-        out = []
-        tenant = getattr(request._request, "tenant", None)
-        if tenant is not None and self.THROTTLE_RATES.get("tenant"):
-            out.append((counter_name("tenant", tenant.pk), *parse_rate(self.THROTTLE_RATES["tenant"])))
-        if isinstance(request.auth, ApiKey) and self.THROTTLE_RATES.get("key"):
-            out.append((counter_name("key", request.auth.pk), *parse_rate(self.THROTTLE_RATES["key"])))
-        return out
-
     def allow_request(self, request, view) -> bool:
-        budgets = self.budgets(request)
-        if not budgets or cache.is_down():  # Redis down: serve unthrottled rather than fail (faults tests)
-            return True
-        reads = view.cache_reads(request) if hasattr(view, "cache_reads") else []
-        try:
-            self._wait, values = _checker.check(budgets, reads)
-        except Exception as exc:  # noqa: BLE001 - a cache outage must not refuse (or fail) every request
-            cache.mark_down("throttle", exc)  # logs once, then skips Redis for a few seconds
-            return True
-        if reads and self._wait is None:
+        outcome = getattr(request._request, "throttle_outcome", None)
+        if outcome is None:
+            tenant = getattr(request._request, "tenant", None)
+            reads = view.cache_reads(request) if hasattr(view, "cache_reads") else []
+            outcome = decide(tenant, request.auth, reads)
+        self._wait, values = outcome
+        if values is not None:
             request._request.cache_prefetched = values
         return self._wait is None
 

@@ -1,6 +1,8 @@
 """The recommendations hot path: catalogue rows per page, the row memo's refresh, the query memo."""
 from __future__ import annotations
 
+import threading
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -68,22 +70,30 @@ def test_each_query_string_is_validated_on_its_own(shop, user_id):
 
 
 @pytest.mark.integration
-def test_a_warm_request_is_one_redis_read_one_log_append_and_no_query(shop, user_id, monkeypatch):
-    """The throttle's script also reads the ranking and the user's last-event time; the only other Redis
-    call is the served-list log's append (reranking/services/served_log.py)."""
-    import redis
+def test_a_warm_request_is_one_redis_round_trip_and_no_query(shop, user_id, monkeypatch):
+    """The throttle's round trip also reads the ranking and the user's last-event time; the served-list
+    log is appended in the process and pushed by a thread (reranking/services/served_log.py)."""
+    from redis.connection import AbstractConnection
 
     from tenants import authentication
 
     for module, name in ((cache, "LOCAL_SECONDS"), (cache, "ITEM_MEMO_SECONDS"), (authentication, "KEY_MEMO_SECONDS")):
         monkeypatch.setattr(module, name, 600.0)  # a slow test machine must not outlast the memos
     cache._local.clear()  # entries made while precomputing would expire in 2 s
-    for _ in range(2):  # warms this process's memos (the first also creates the privacy settings row)
+    for _ in range(3):  # warms this process's memos (the first also creates the privacy settings row)
         assert shop.client.get(url(user_id)).status_code == 200
-    calls = []
-    original = redis.Redis.execute_command
-    monkeypatch.setattr(redis.Redis, "execute_command", lambda self, *a, **k: calls.append(a[0]) or original(self, *a, **k))
+    writes = []
+    original = AbstractConnection.send_packed_command
+    request_thread = threading.current_thread()  # not the served log's pushing thread
+
+    def counted(self, command, *args, **kwargs):
+        if threading.current_thread() is request_thread:
+            writes.append(b"".join(command) if isinstance(command, list) else command)
+        return original(self, command, *args, **kwargs)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
     with CaptureQueriesContext(connection) as queries:
         body = shop.client.get(url(user_id)).json()
-    assert calls == ["EVALSHA", "RPUSH"] and not queries.captured_queries
+    assert len(writes) == 1 and not queries.captured_queries
+    assert all(command in writes[0] for command in (b"INCR", b"PEXPIRE", b"MGET"))
     assert body["strategy"] == "precomputed" and [i["item_id"] for i in body["items"]] == ranked_ids(user_id)[:5]

@@ -9,7 +9,7 @@ from django.core.cache.backends.locmem import LocMemCache
 
 from tenants import throttling
 from tenants.models import ApiKey
-from tenants.throttling import TenantAndKeyThrottle, counter_name
+from tenants.throttling import TenantAndKeyThrottle, counter_name, round_trip
 
 pytestmark = pytest.mark.django_db
 
@@ -118,18 +118,37 @@ def test_a_cache_outage_lets_requests_through(alice, rates, monkeypatch):
 
 @pytest.mark.integration
 def test_both_budgets_cost_one_redis_round_trip(alice, rates, monkeypatch):
-    """The tenant's and the key's counters are checked by one script call, not a get and set each."""
-    import redis
-
+    """The tenant's and the key's counters are counted in one round trip, not a get and set each."""
     rates(tenant="100/min", key="100/min", reset=[("tenant", alice.tenant.pk), ("key", key_of(alice.client).pk)])
-    alice.client.get("/api/v1/tenant")  # loads the script once
-    calls = []
-    original = redis.Redis.execute_command
-    monkeypatch.setattr(redis.Redis, "execute_command", lambda self, *a, **k: calls.append(a[0]) or original(self, *a, **k))
+    trips = []
+    monkeypatch.setattr(throttling, "round_trip", lambda pool, commands: trips.append(commands) or round_trip(pool, commands))
     assert alice.client.get("/api/v1/tenant").status_code == 200
-    assert calls == ["EVALSHA"]
-    assert cache.get(counter_name("tenant", alice.tenant.pk)) == 2
-    assert cache.get(counter_name("key", key_of(alice.client).pk)) == 2
+    assert [[command[0] for command in trip] for trip in trips] == [["INCR", "PEXPIRE", "INCR", "PEXPIRE"]]
+    assert cache.get(counter_name("tenant", alice.tenant.pk)) == 1
+    assert cache.get(counter_name("key", key_of(alice.client).pk)) == 1
+
+
+@pytest.mark.integration
+def test_a_counter_always_gets_its_window(alice, rates):
+    """A counter left without an expiry (it expired between INCR and PEXPIRE) gets one on the next request."""
+    from django.core.cache import caches
+
+    rates(tenant="100/min", reset=[("tenant", alice.tenant.pk)])
+    name = caches["default"].make_key(counter_name("tenant", alice.tenant.pk))
+    client = caches["default"]._cache.get_client(None, write=True)
+    client.set(name, 5)  # no expiry
+    assert alice.client.get("/api/v1/tenant").status_code == 200
+    assert int(client.get(name)) == 6 and 0 < client.pttl(name) <= 60_000
+
+
+@pytest.mark.integration
+def test_a_refused_request_is_uncounted_and_waits_for_the_fuller_window(alice, rates):
+    rates(tenant="1/min", key="100/s", reset=[("tenant", alice.tenant.pk), ("key", key_of(alice.client).pk)])
+    assert alice.client.get("/api/v1/tenant").status_code == 200
+    refused = alice.client.get("/api/v1/tenant")
+    assert refused.status_code == 429 and 50 <= int(refused["Retry-After"]) <= 60  # the tenant's minute, not the key's second
+    assert cache.get(counter_name("tenant", alice.tenant.pk)) == 1
+    assert cache.get(counter_name("key", key_of(alice.client).pk)) == 1
 
 
 def test_the_fallback_for_other_caches_counts_the_same_way(monkeypatch):
