@@ -178,7 +178,7 @@ class PrivacySettingsAdmin(admin.ModelAdmin):
 class TrainingPolicyAdmin(admin.ModelAdmin):
     list_display = ["tenant", "auto_retrain", "retrain_min_new_events", "retrain_interval_hours", "activation_margin",
                     "top_k", "exclude_seen", "max_events_per_user_minute", "max_events_per_user_hour",
-                    "max_examples_per_user"]
+                    "max_examples_per_user", "new_user_days", "new_user_item_floor"]
     list_filter = ["auto_retrain"]
     search_fields = ["tenant__slug"]
     list_select_related = ["tenant"]

@@ -1,6 +1,7 @@
 """Shilling attacks on ml-latest-small: how far a pushed item rises in honest users' lists, with and without defences.
 
     .venv/bin/python bench/faults/shilling.py [PATH] [--fake-users 200] [--burst-users 5] [--epochs N]
+        [--scenarios clean,clean-cap,clean-defended,fake,fake-capped,fake-defended,burst,burst-defended]
 
 Honest data: every ml-latest-small rating; each honest user's last rating is held out (never trained on)
 and is the NDCG@10 target, so the defences' cost on honest quality is visible. The pushed item is an
@@ -13,8 +14,10 @@ unpopular film (3 ratings). Two attacks, each injected after the last honest eve
 
 Defences: the ingestion rate limit (the tenant defaults from TrainingPolicy, applied to the injected
 stream in arrival order with the same decision function ingestion uses; honest history is an import,
-which is not limited) and the training contribution cap (RerankerConfig.max_examples_per_user at the
-tenant default). Each scenario trains the ML core directly (same config, same seed, text embeddings
+which is not limited), the training contribution cap (RerankerConfig.max_examples_per_user at the
+tenant default) and the new-user bound (new_user_days and new_user_item_floor at the tenant defaults:
+per item, users first seen within the last days count as at most max(floor, established users);
+reranking/ml/robust.py). Each scenario trains the ML core directly (same config, same seed, text embeddings
 computed once); metrics are over honest users only, from their training history.
 """
 from __future__ import annotations
@@ -38,8 +41,8 @@ OUT = ROOT / "bench" / "out"
 WINDOWS = (60, 3600)
 
 
-def tenant_defaults() -> tuple[int, int, int]:
-    """The defaults a new tenant gets: per-minute and per-hour event limits, contribution cap."""
+def tenant_defaults() -> tuple[int, int, int, int, int]:
+    """The defaults a new tenant gets: per-minute and per-hour event limits, contribution cap, new-user bound."""
     import django
 
     django.setup()
@@ -47,7 +50,8 @@ def tenant_defaults() -> tuple[int, int, int]:
 
     field = TrainingPolicy._meta.get_field
     return (field("max_events_per_user_minute").default, field("max_events_per_user_hour").default,
-            field("max_examples_per_user").default)
+            field("max_examples_per_user").default, field("new_user_days").default,
+            field("new_user_item_floor").default)
 
 
 def rate_limited(events: list[tuple], per_minute: int, per_hour: int) -> list[tuple]:
@@ -125,12 +129,12 @@ def main() -> None:
     parser.add_argument("--burst-users", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=0, help="override max_epochs (0: the default config's)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--scenarios", default="clean,clean-cap,fake,fake-defended,burst,burst-defended",
+    parser.add_argument("--scenarios", default="clean,clean-defended,fake,fake-capped,fake-defended,burst,burst-defended",
                         help="comma-separated subset; the first is the reference of the summary")
     parser.add_argument("--max-users", type=int, default=0, help="keep only the first N honest users (quick check)")
     args = parser.parse_args()
 
-    per_minute, per_hour, cap = tenant_defaults()
+    per_minute, per_hour, cap, new_days, new_floor = tenant_defaults()
     from reranking.ml.config import RerankerConfig
     from reranking.ml.data import load_movielens
     from reranking.ml.text import TextEncoder
@@ -165,6 +169,7 @@ def main() -> None:
     if args.epochs:
         config = replace(config, max_epochs=args.epochs)
     capped = replace(config, max_examples_per_user=cap)
+    defended = replace(capped, new_user_days=new_days, new_user_item_floor=new_floor)
     burst_limited = rate_limited(injected["burst"], per_minute, per_hour)
     fake_limited = rate_limited(injected["many fake users"], per_minute, per_hour)
 
@@ -172,16 +177,19 @@ def main() -> None:
     print(f"{args.path}: {len(honest):,} honest training events, {len(held_out)} honest users with a held-out "
           f"last rating; target item {target} ({counts[target]} ratings): {title}")
     print(f"tenant defaults: rate limit {per_minute}/minute and {per_hour}/hour per end user; contribution cap "
-          f"{cap} examples per user. max_epochs {config.max_epochs}, seed {args.seed}.")
+          f"{cap} examples per user; new-user bound: users first seen within {new_days} days count as at most "
+          f"max({new_floor}, established users) per item. max_epochs {config.max_epochs}, seed {args.seed}.")
     print(f"rate limit on the injected streams: many fake users {len(fake_limited)}/{len(injected['many fake users'])} "
           f"events kept; burst {len(burst_limited)}/{len(injected['burst'])} kept")
     scenarios = {
         "clean": ("no attack", [], config),
         "clean-cap": ("no attack, contribution cap", [], capped),
+        "clean-defended": ("no attack, all defences", [], defended),
         "fake": (f"{args.fake_users} fake users, no defence", injected["many fake users"], config),
-        "fake-defended": (f"{args.fake_users} fake users, rate limit + cap", fake_limited, capped),
+        "fake-capped": (f"{args.fake_users} fake users, rate limit + cap", fake_limited, capped),
+        "fake-defended": (f"{args.fake_users} fake users, all defences", fake_limited, defended),
         "burst": (f"burst ({args.burst_users} users), no defence", injected["burst"], config),
-        "burst-defended": (f"burst ({args.burst_users} users), rate limit + cap", burst_limited, capped),
+        "burst-defended": (f"burst ({args.burst_users} users), all defences", burst_limited, defended),
     }
     rows = [run_scenario(name, ds, honest, events, cfg, embeddings, target, held_out)
             for key, (name, events, cfg) in scenarios.items() if key in args.scenarios.split(",")]

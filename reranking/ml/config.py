@@ -57,6 +57,12 @@ class RerankerConfig:
     # Per-user contribution cap: each user gives at most this many next-item targets and at most this many
     # listwise lists, from their most recent positions (0 = no cap). Bounds one user's weight in training.
     max_examples_per_user: int = 0
+    # New-user bound (robust.py): users whose first event is under this many days old count as at most
+    # max(new_user_item_floor, established users) users per item; the rest of their events on that item
+    # are left out of training. Bounds many slow fake accounts pushing one item (0 days = off).
+    new_user_days: float = 0.0
+    new_user_item_floor: int = 10
+    new_user_min_established: int = 100  # below this many established users the bound is off (a young tenant)
 
     # --- differential privacy (DP-SGD through Opacus, one DP sample per user; see private.py) ---
     dp_epsilon: float = 0.0  # target epsilon of the network training; 0 = non-private

@@ -81,6 +81,19 @@ class Dataset:
     def n_users(self) -> int:
         return len(self.user_ids)
 
+    def subset(self, keep: np.ndarray) -> "Dataset":
+        """Return the dataset with only the events where `keep` is True (users left without any are dropped)."""
+        users = self.event_users[keep]
+        present = np.unique(users)
+        remap = np.full(self.n_users, -1, dtype=np.int64)
+        remap[present] = np.arange(len(present))
+        return Dataset(
+            item_ids=self.item_ids, item_texts=self.item_texts, user_ids=[self.user_ids[u] for u in present],
+            event_users=remap[users], event_items=self.event_items[keep], timestamps=self.timestamps[keep],
+            event_types=self.event_types[keep], values=self.values[keep], event_type_names=self.event_type_names,
+            n_dropped=self.n_dropped,
+        )
+
     def user_sequences(self) -> list[np.ndarray]:
         """Return, per user, event indices sorted by timestamp (ties keep input order)."""
         order = np.lexsort((np.arange(len(self.timestamps)), self.timestamps, self.event_users))

@@ -25,6 +25,7 @@ from .data import Dataset, Split, first_positions, leave_last_out
 from .metrics import ranking_metrics, recall_at
 from .model import RerankerNet, gap_buckets, history_tensors
 from .private import dp_cap, fit_private
+from .robust import bound_new_users
 from .sources import SOURCES, FirstStage, Queries, text_neighbours
 from .text import TextEncoder
 
@@ -214,6 +215,11 @@ def train(dataset: Dataset, config: RerankerConfig | None = None, *, item_embedd
     rng = np.random.default_rng(config.seed)
     device = pick_device(config.device)
     assert dataset.n_items > 1, "need at least two items"
+    bound = bound_new_users(dataset.event_users, dataset.event_items, dataset.timestamps,
+                            days=config.new_user_days, floor=config.new_user_item_floor,
+                            min_established=config.new_user_min_established)
+    if bound.events_left_out:
+        dataset = dataset.subset(bound.keep)
 
     # 1. Text embeddings (frozen), then each item's text neighbours.
     if item_embeddings is None:
@@ -308,7 +314,9 @@ def train(dataset: Dataset, config: RerankerConfig | None = None, *, item_embedd
     t = time.perf_counter()
     metrics: dict = {"users_evaluated": int(len(split.eval_users)), "users_left_out": split.n_left_out,
                      "events_dropped": dataset.n_dropped, "best_epoch": best_epoch, "epochs": history,
-                     "train_lists": n_list, "train_windows": n_seq}
+                     "train_lists": n_list, "train_windows": n_seq,
+                     "new_user_bound": {"new_users": bound.new_users, "items_capped": bound.items_capped,
+                                        "events_left_out": bound.events_left_out}}
     if privacy:
         metrics["privacy"] = privacy
     if len(split.eval_users):

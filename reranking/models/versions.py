@@ -29,6 +29,14 @@ class TrainingPolicy(TenantOwned):
     max_examples_per_user = models.PositiveIntegerField(
         default=200, help_text="Training uses at most this many examples (latest positions) per end user (0: no cap)."
     )
+    # Many slow fake accounts (each within the limits above) pushing one item: reranking/ml/robust.py.
+    new_user_days = models.PositiveIntegerField(
+        default=7, help_text="End users whose first event is younger than this many days are new (0: off)."
+    )
+    new_user_item_floor = models.PositiveIntegerField(
+        default=10, help_text="Per item, new end users count as at most this many users, or as many as the "
+                              "established users who have it, whichever is more; the rest is left out of training.",
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant"], name="trainingpolicy_one_per_tenant")]

@@ -178,6 +178,8 @@ def run_training(run_id: int, progress: Progress | None = None) -> ModelVersion 
             config = RerankerConfig(**{
                 "exclude_seen": policy.exclude_seen,
                 "max_examples_per_user": policy.max_examples_per_user,  # shilling defence: one user's weight
+                "new_user_days": policy.new_user_days,  # and a crowd of new accounts' weight on one item
+                "new_user_item_floor": policy.new_user_item_floor,
                 **settings.RECS_TRAINING_OVERRIDES,
                 **dp_options(PrivacySettings.for_tenant(tenant)),  # under DP training its own (smaller) cap wins
             })

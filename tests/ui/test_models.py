@@ -133,3 +133,12 @@ def test_a_viewer_sees_progress_but_no_buttons(viewer, url, alice):
 def test_charlie_cannot_poll_alices_run(outsider, url, alice):
     version(alice.tenant, 1, status="running", rankings_ready=False)
     assert outsider.get(url("ui:model-status", 1)).status_code == 404
+
+
+def test_the_version_page_says_what_the_new_user_bound_left_out(owner, url, alice):
+    bound = {"new_users": 212, "items_capped": 1, "events_left_out": 190}
+    version(alice.tenant, 1, metrics={**METRICS, "new_user_bound": bound})
+    html = owner.get(url("ui:model", 1)).content.decode()
+    assert "190 events of new users left out of training on 1 item (212 new users)" in html
+    version(alice.tenant, 2)  # trained before the bound existed: no line
+    assert "New-user bound" not in owner.get(url("ui:model", 2)).content.decode()

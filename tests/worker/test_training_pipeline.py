@@ -23,11 +23,14 @@ def rankings_of(version) -> dict[str, list]:
 def test_train_tenant_activates_first_version_with_every_users_ranking(shop):
     policy = TrainingPolicy.for_tenant(shop.tenant)
     policy.max_examples_per_user = 7  # the tenant's contribution cap reaches the trainer
+    policy.new_user_days, policy.new_user_item_floor = 3, 4  # and its new-user bound
     policy.save()
     call_command("train_tenant", shop.tenant.slug)
 
     version = active(shop.tenant)
     assert version.config["max_examples_per_user"] == 7
+    assert (version.config["new_user_days"], version.config["new_user_item_floor"]) == (3, 4)
+    assert set(version.metrics["new_user_bound"]) == {"new_users", "items_capped", "events_left_out"}
     assert version.status == RunStatus.SUCCEEDED and version.progress == 100.0
     assert version.device == "cpu"
     assert version.n_events == Event.objects.for_tenant(shop.tenant).count()
