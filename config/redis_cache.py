@@ -11,7 +11,9 @@ pickle always starts with the PROTO opcode (0x80), while integers are stored as 
 """
 from __future__ import annotations
 
+import os
 import pickle
+import threading
 
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient, RedisSerializer
@@ -26,22 +28,29 @@ class Serializer(RedisSerializer):
         return super().loads(data)
 
 
-def round_trip(pool, commands: list[tuple]) -> list:
-    """Send `commands` on one pooled connection in one write and return their replies, in order.
+_own = threading.local()  # per thread (and process): {id(pool): connection}
 
-    redis-py's pipeline object does the same with more bookkeeping per call; on the serving hot path
-    that bookkeeping costs as much as the round trip. An error reply raises ResponseError (after the
-    connection is dropped, since replies may be left unread), as redis-py does.
+
+def round_trip(pool, commands: list[tuple]) -> list:
+    """Send `commands` in one write on this thread's own connection and return their replies, in order.
+
+    redis-py's pipeline object, and even taking a connection from the pool and giving it back, cost more
+    CPU per call than the round trip itself on the serving hot path. So each thread keeps one connection
+    per pool (made by the pool, with its settings and timeouts; a forked child makes its own). An error
+    drops the connection (replies may be left unread; the next call reconnects) and is raised, as
+    redis-py does (an error reply raises ResponseError).
     """
-    connection = pool.get_connection()
+    if getattr(_own, "pid", None) != os.getpid():
+        _own.pid, _own.connections = os.getpid(), {}
+    connection = _own.connections.get(id(pool))
+    if connection is None:
+        connection = _own.connections[id(pool)] = pool.make_connection()
     try:
         connection.send_packed_command(connection.pack_commands(commands), check_health=False)
         return [connection.read_response() for _ in commands]
     except BaseException:
         connection.disconnect()
         raise
-    finally:
-        pool.release(connection)
 
 
 class ReusingRedisCacheClient(RedisCacheClient):

@@ -44,10 +44,13 @@ def key_for(lookup: str) -> ApiKey | None:
 
 def touch(key: ApiKey) -> None:
     """Record that the key was used, at most once per LAST_USED_RESOLUTION (per process)."""
+    if getattr(key, "_touch_after", 0.0) > time.monotonic():  # cheap check per request; the clock once a minute
+        return
     now = timezone.now()
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
         key.last_used_at = now  # the memoised object too, so the next requests do not write again
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+    key._touch_after = time.monotonic() + (LAST_USED_RESOLUTION - (now - key.last_used_at)).total_seconds()
 
 
 class ApiKeyPrincipal:
