@@ -80,19 +80,26 @@ def raw_key_from(request) -> str | None:
     return None
 
 
+@sensitive_variables("raw")  # an error report (DEBUG page, HTML admin mail) must not show the key
+def authenticated_key(raw: str) -> ApiKey:
+    """Return the active key whose secret is `raw` (and record its use), or raise AuthenticationFailed."""
+    lookup = ApiKey.parse_lookup(raw)
+    key = key_for(lookup) if lookup is not None else None
+    if key is None or not key.matches(raw):
+        raise exceptions.AuthenticationFailed("Invalid API key.")
+    if not key.is_active:
+        raise exceptions.AuthenticationFailed("This API key has been revoked.")
+    touch(key)
+    return key
+
+
 class ApiKeyAuthentication(authentication.BaseAuthentication):
-    @sensitive_variables("raw")  # an error report (DEBUG page, HTML admin mail) must not show the key
+    @sensitive_variables("raw")
     def authenticate(self, request):
         raw = raw_key_from(request)
         if raw is None:
             return None
-        lookup = ApiKey.parse_lookup(raw)
-        key = key_for(lookup) if lookup is not None else None
-        if key is None or not key.matches(raw):
-            raise exceptions.AuthenticationFailed("Invalid API key.")
-        if not key.is_active:
-            raise exceptions.AuthenticationFailed("This API key has been revoked.")
-        touch(key)
+        key = authenticated_key(raw)
         request._request.tenant = key.tenant
         return ApiKeyPrincipal(key), key
 

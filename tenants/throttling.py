@@ -37,6 +37,7 @@ from .models import ApiKey
 
 PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
+
 def parse_rate(rate: str) -> tuple[int, int]:
     """Return (requests, seconds) of a DRF rate string such as "3000/min"."""
     count, period = rate.split("/")

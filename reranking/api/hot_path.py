@@ -23,11 +23,13 @@ from typing import Mapping
 
 import orjson
 from django.http import HttpResponse
+from django.views.decorators.debug import sensitive_variables
+from rest_framework.exceptions import AuthenticationFailed
 
 from reranking.services import identity, served_log, serving
 from tenants.api.errors import DATABASE_DOWN
 from tenants.api.renderers import PLAIN_ACCEPTS
-from tenants.authentication import key_for, raw_key_from, touch
+from tenants.authentication import authenticated_key, raw_key_from
 from tenants.models import ApiKey, Scope
 from tenants.throttling import decide
 
@@ -84,17 +86,20 @@ def body_of(served: serving.Served, explain: bool) -> dict:
     return body
 
 
+@sensitive_variables("raw")
 def plain_key(request) -> ApiKey | None:
-    """The request's key when it is valid, active and may read; None sends the request to DRF."""
+    """The request's key when it is valid, active and may read (its use recorded); None sends it to DRF."""
     raw = raw_key_from(request)
-    lookup = ApiKey.parse_lookup(raw) if raw else None
-    key = key_for(lookup) if lookup is not None else None
-    if key is None or not key.is_active or not key.matches(raw) or not key.has_scope(Scope.READ):
+    if raw is None:
         return None
-    return key
+    try:
+        key = authenticated_key(raw)  # the check DRF's authentication makes
+    except AuthenticationFailed:
+        return None
+    return key if key.has_scope(Scope.READ) else None
 
 
-def recommendations(request, drf_view, user_id: str | None = None):
+def recommendations(request, drf_view, **kwargs):
     """Answer a plain GET recommendations request, or hand it to `drf_view` (see the module docstring)."""
     meta = request.META
     query = meta.get("QUERY_STRING", "")
@@ -103,12 +108,11 @@ def recommendations(request, drf_view, user_id: str | None = None):
         request.method != "GET" or hit is None or meta.get("HTTP_ACCEPT", "") not in PLAIN_ACCEPTS
         or "format" in query or (key := plain_key(request)) is None
     ):
-        return drf_view(request, user_id=user_id) if user_id is not None else drf_view(request)
+        return drf_view(request, **kwargs)
     q, attributes = hit
     tenant = key.tenant
-    touch(key)
     request.tenant = tenant
-    user = identity.stored_user_id(tenant, user_id)
+    user = identity.stored_user_id(tenant, kwargs.get("user_id"))
     wait, prefetched = decide(tenant, key, serving.cache_reads(tenant, user))
     if wait is None:
         try:
@@ -121,9 +125,7 @@ def recommendations(request, drf_view, user_id: str | None = None):
             served = None
         if served is not None:
             served_log.record(tenant, user, served)
-            response = HttpResponse(orjson.dumps(body_of(served, q["explain"])), content_type="application/json")
-            for name, value in HEADERS.items():
-                response[name] = value
-            return response
+            return HttpResponse(orjson.dumps(body_of(served, q["explain"])), content_type="application/json",
+                                headers=HEADERS)
     request.throttle_outcome = (wait, prefetched)  # counted: DRF must not count it again
-    return drf_view(request, user_id=user_id) if user_id is not None else drf_view(request)
+    return drf_view(request, **kwargs)

@@ -336,13 +336,8 @@ def render(
     """Turn a rule outcome into response items (model scores hidden under DP)."""
     items = []
     for ranked in outcome.items[offset : offset + k]:
-        row = rows[ranked.item_id]
-        item = {
-            "item_id": ranked.item_id, "position": ranked.position,
-            "score": None if used["dp"] else round(ranked.score, 6),
-            "title": row["title"], "category": row["category"],
-            "price": float(row["price"]) if row["price"] is not None else None, "available": row["available"],
-        }
+        item = item_body(ranked.item_id, ranked.position, None if used["dp"] else round(ranked.score, 6),
+                         rows[ranked.item_id])
         if explain:
             item["explain"] = {
                 "model_score": None if used["dp"] else round(ranked.model_score, 6),
@@ -359,18 +354,22 @@ def render_in_order(scored: list[tuple[str, float]], rows: dict[str, dict], offs
     """Response items for a list no rule touched: what render() gives for it, without the rule outcome."""
     items = []
     for position, (item_id, score) in enumerate(scored, start=offset + 1):
-        row = rows[item_id]
-        price = row["price"]
         score = round(score, 6)
-        item = {
-            "item_id": item_id, "position": position, "score": score, "title": row["title"],
-            "category": row["category"], "price": float(price) if price is not None else None,
-            "available": row["available"],
-        }
+        item = item_body(item_id, position, score, rows[item_id])
         if explain:
             item["explain"] = {"model_score": score, "model_position": position, "effects": []}
         items.append(item)
     return items
+
+
+def item_body(item_id: str, position: int, score: float | None, row: dict) -> dict:
+    """One served item as the response shows it (both renderers)."""
+    price = row["price"]
+    return {
+        "item_id": item_id, "position": position, "score": score, "title": row["title"],
+        "category": row["category"], "price": float(price) if price is not None else None,
+        "available": row["available"],
+    }
 
 
 def effect_dict(effect: engine.Effect) -> dict:
