@@ -129,3 +129,11 @@ def test_the_served_list_is_logged_by_the_plain_path(shop, user_id):
     served_log._pending.clear()
     body = shop.client.get(path).json()
     assert [(row[1], row[2].recommendation_id) for row in served_log._pending] == [(user_id, body["recommendation_id"])]
+
+
+def test_another_tenants_key_gets_404_for_this_tenants_user_on_the_plain_path_too(shop, user_id, charlie, drf_calls):
+    path = f"/api/v1/users/{user_id}/recommendations?k=5"
+    assert shop.client.get(path).status_code == 200  # the query is memoised: later requests take the plain path
+    for _ in range(2):
+        response = charlie.client.get(path)
+        assert response.status_code == 404 and user_id in response.json()["error"]["message"]
