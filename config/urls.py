@@ -1,7 +1,7 @@
 """Root URLs: the REST API under /api/v1/, its schema and docs, health, and Django admin."""
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from reranking.api.serving_views import (
@@ -35,6 +35,7 @@ urlpatterns = [
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     re_path(r"^health/?$", health, name="health"),
     re_path(r"^health/live/?$", live, name="health-live"),
     path("admin/", admin.site.urls),

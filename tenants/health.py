@@ -1,8 +1,16 @@
-"""Liveness and readiness endpoints; public by design (they reveal no tenant data)."""
+"""Liveness and readiness endpoints; public by design (they reveal no tenant data).
+
+The public sees whether the database, cache and broker answer. Detail that spans tenants (how many
+models are active or training, registered by other apps with `register_detail`) is added for staff
+logged in to the admin, or for a probe sending settings.RECS_HEALTH_TOKEN in X-Health-Token.
+"""
 from __future__ import annotations
 
+import hmac
 import time
+from typing import Callable
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
@@ -45,12 +53,20 @@ def check_broker() -> str:
     return value
 
 
-def model_status() -> dict:
-    from reranking.models import ModelVersion, RunStatus
+_details: dict[str, Callable[[], object]] = {}
 
-    counts = {"active": ModelVersion.objects.filter(is_active=True).count()}
-    counts["training"] = ModelVersion.objects.filter(status__in=[RunStatus.QUEUED, RunStatus.RUNNING]).count()
-    return counts
+
+def register_detail(name: str, compute: Callable[[], object]) -> None:
+    """Add `name` to the health detail shown to staff and token holders (an app's ready() calls this)."""
+    _details[name] = compute
+
+
+def may_see_detail(request) -> bool:
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated and user.is_staff:
+        return True
+    token, sent = settings.RECS_HEALTH_TOKEN, request.headers.get("X-Health-Token", "")
+    return bool(token) and hmac.compare_digest(token.encode(), sent.encode())
 
 
 @require_GET
@@ -61,10 +77,10 @@ def live(request):
 
 @require_GET
 def health(request):
-    """Report database, cache, broker and model status; 503 if the database is down."""
+    """Report database, cache and broker status (and the detail, if allowed); 503 if the database is down."""
     body = {"database": check_database(), "cache": check_cache(), "broker": check_broker()}
-    if body["database"] == "ok":
-        body["models"] = model_status()
+    if body["database"] == "ok" and may_see_detail(request):
+        body.update({name: compute() for name, compute in _details.items()})
     degraded = any(value != "ok" for key, value in body.items() if key in ("database", "cache", "broker"))
     body = {"status": "degraded" if degraded else "ok", **body}
     return JsonResponse(body, status=503 if body["database"] != "ok" else 200)

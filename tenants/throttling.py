@@ -13,8 +13,9 @@ On Redis both counters are counted in one round trip of plain commands (INCR, th
 which needs Redis 7.0 or newer, so a counter always gets its window even if it expired between the
 two); a refused request is uncounted in a second round trip, so while it is in flight another
 request at the limit may be refused too. A Lua script did the same atomically, but costs Redis more
-CPU per call than the commands themselves. On other caches (local development without Redis) the
-counters use get_many/set. If the cache is down, requests pass and it is logged.
+CPU per call than the commands themselves. On other caches (the embedded on-disk cache without Redis,
+config/cache.py) the counters use get_many/set inside one cache transaction, so every process counts
+against the same budgets. If the cache is down, requests pass and it is logged.
 
 A view may name cache entries it is about to read (`cache_reads(request)`, e.g. the user's precomputed
 ranking); an allowed request gets them from the same round trip, in `request._request.cache_prefetched`
@@ -30,8 +31,8 @@ from django.core.cache.backends.redis import RedisCache
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
+from config import cache
 from config.redis_cache import round_trip
-from reranking.services import cache
 
 from .models import ApiKey
 
@@ -79,16 +80,17 @@ class _Checker:
     @staticmethod
     def check_generic(backend, budgets: list[tuple[str, int, int]], reads: list[str] = ()) -> tuple[float | None, dict]:
         now = time.time()
-        found = backend.get_many([name for name, _, _ in budgets])
-        windows = {}
-        for name, limit, seconds in budgets:
-            count, ends = found.get(name) or (0, now + seconds)
-            windows[name] = (0, now + seconds) if ends <= now else (count, ends)
-        waits = [windows[name][1] - now for name, limit, _ in budgets if windows[name][0] + 1 > limit]
-        if waits:
-            return max(max(waits), 0.001), {}
-        for name, (count, ends) in windows.items():
-            backend.set(name, (count + 1, ends), math.ceil(ends - now))
+        with cache.atomic(backend):  # another process's request must not read the counts in between
+            found = backend.get_many([name for name, _, _ in budgets])
+            windows = {}
+            for name, limit, seconds in budgets:
+                count, ends = found.get(name) or (0, now + seconds)
+                windows[name] = (0, now + seconds) if ends <= now else (count, ends)
+            waits = [windows[name][1] - now for name, limit, _ in budgets if windows[name][0] + 1 > limit]
+            if waits:
+                return max(max(waits), 0.001), {}
+            for name, (count, ends) in windows.items():
+                backend.set(name, (count + 1, ends), math.ceil(ends - now))
         values = backend.get_many(list(reads)) if reads else {}
         return None, {name: values.get(name) for name in reads}
 

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import environ
 
+from config.cache import disk_cache_settings
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 env = environ.Env()
 # A .env file is optional; real deployments set the environment (see platform/env.example).
@@ -32,6 +34,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc as our own static files: no CDN, pinned versions
     "django_celery_results",
     "tenants",
     "reranking",
@@ -74,9 +77,17 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'd
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", 60)
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    # WAL lets the web process read while a worker writes; the timeout rides out short write locks.
+    # Several processes write the demo's file at once (web processes, worker, beat). WAL lets readers
+    # go on while one writes; IMMEDIATE takes the write lock when a transaction starts, so two
+    # transactions that read then write never deadlock (SQLite would fail one at once, not wait);
+    # the busy timeout queues writers. A writer still waiting after it gets 503 database_unavailable.
+    # https://docs.djangoproject.com/en/5.2/ref/databases/#sqlite-transaction-behavior
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 30, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+        {
+            "timeout": env.int("RECS_SQLITE_BUSY_TIMEOUT", 20),
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
     )
 
 # --- Cache ------------------------------------------------------------------------------------
@@ -93,7 +104,9 @@ if REDIS_URL:
         }
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Without Redis every process on this machine shares one on-disk cache (config/cache.py), so
+    # invalidations and counters work as they do with Redis. A per-process cache (LocMem) would not.
+    CACHES = {"default": disk_cache_settings(env.str("RECS_CACHE_DIR", default=str(VAR_DIR / "cache")))}
 
 # --- Pseudonymous end-user ids ----------------------------------------------------------------
 # The server-side half of each tenant's HMAC key (reranking/services/identity.py); the other half is a
@@ -162,7 +175,14 @@ SPECTACULAR_SETTINGS = {
     "SERVE_AUTHENTICATION": [],
     # Separate request components, so the schema says which strings may not be blank (minLength).
     "COMPONENT_SPLIT_REQUEST": True,
+    # https://drf-spectacular.readthedocs.io/en/latest/settings.html (served by whitenoise, works offline)
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
+# /health shows per-model counts (across tenants) only to staff or to a request carrying this token
+# in X-Health-Token; the public sees up/down of database, cache and broker. Empty: staff only.
+RECS_HEALTH_TOKEN = env.str("RECS_HEALTH_TOKEN", default="")
 
 # --- Celery -----------------------------------------------------------------------------------
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html

@@ -253,4 +253,5 @@ class EndUserViewSet(mixins.ListModelMixin, TenantScopedViewSet):
         """Everything held about the user, for an access request: profile, interactions, lists served,
         precomputed rankings and erasure status. Needs the admin scope; 404 for unknown (or erased) users."""
         user = self.end_user()
-        return Response(export.export_user(self.tenant, user, external_id))
+        # Personal data: no browser or proxy cache may keep a copy.
+        return Response(export.export_user(self.tenant, user, external_id), headers={"Cache-Control": "no-store"})

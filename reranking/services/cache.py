@@ -1,4 +1,4 @@
-"""Cache helpers that never fail a request: with Redis down, serving falls back to the database."""
+"""Cache helpers that never fail a request: with the shared cache down, serving falls back to the database."""
 from __future__ import annotations
 
 import hashlib
@@ -9,10 +9,14 @@ from typing import Any, Callable
 
 from django.core.cache import cache
 
+from config.cache import DOWN_SECONDS, _down_until, is_down, mark_down  # noqa: F401 - used through this module
+
 log = logging.getLogger(__name__)
 MISSING = object()
-# A per-process memo in front of Redis for small, hot, rarely changing values (tenant settings):
-# it saves a network round trip per request; other processes see a change within LOCAL_SECONDS.
+# A per-process memo in front of the shared cache (Redis, or the on-disk cache without it; see
+# config/cache.py) for small, hot, rarely changing values (tenant settings): it saves a round trip per
+# request. `delete` clears the shared entry and this process's memo; other processes see the change
+# within LOCAL_SECONDS.
 LOCAL_SECONDS = 2.0
 _local: dict[str, tuple[float, Any]] = {}
 # Catalogue rows served in lists, per process: edits reach served lists within ITEM_MEMO_SECONDS.
@@ -22,21 +26,6 @@ ITEM_MEMO_SECONDS = 10.0
 ITEM_MEMO_MAX = 200_000
 ITEM_REFRESH_MAX = 20_000  # hot rows read again in one query when a tenant's memo expires
 item_memo: dict[int, tuple[float, dict[str, dict | None]]] = {}  # tenant id -> (expires at, id -> row)
-# After a failed call, skip Redis for this long: with Redis down (or unreachable, where each connect
-# waits for its timeout) a request must not pay for several doomed round trips.
-DOWN_SECONDS = 5.0
-_down_until = [0.0]
-
-
-def is_down() -> bool:
-    """Return True while a recent cache failure says Redis is unavailable."""
-    return time.monotonic() < _down_until[0]
-
-
-def mark_down(action: str, exc: Exception) -> None:
-    if not is_down():
-        log.warning("cache %s failed, skipping the cache for %.0f s: %s", action, DOWN_SECONDS, exc)
-    _down_until[0] = time.monotonic() + DOWN_SECONDS
 
 
 def forget_items() -> None:

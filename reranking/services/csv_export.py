@@ -60,4 +60,5 @@ def csv_download(lines: Iterator[str], filename: str) -> StreamingHttpResponse:
     """Stream CSV lines as a file download (the API and the web UI share it)."""
     response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "no-store"  # a tenant's data: no shared or browser cache keeps a copy
     return response

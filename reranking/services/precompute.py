@@ -19,7 +19,7 @@ from django.utils import timezone
 from reranking.ml.artifact import CorruptArtifact, Reranker
 from reranking.models import EndUser, ModelVersion, PrecomputeShard, Ranking, RunStatus, TrainingPolicy
 
-from . import privacy
+from . import privacy, queue
 from .cache import active_key
 from .cache import delete as cache_delete
 from .datasets import histories_for
@@ -237,9 +237,7 @@ def request_activation(version: ModelVersion) -> str:
     if version.status != RunStatus.SUCCEEDED or not version.artifact_path:
         raise ValueError(f"v{version.number} did not succeed; only a succeeded version can be activated.")
     ModelVersion.objects.filter(pk=version.pk).update(activate_when_ready=True)
-    from worker.tasks import precompute_rankings
-
-    precompute_rankings.delay(version.tenant_id, version.pk)
+    queue.enqueue("worker.tasks.precompute_rankings", version.tenant_id, version.pk)
     return "precomputing"
 
 

@@ -5,9 +5,10 @@ Each end user may add at most the tenant's `max_events_per_user_minute` events p
 are refused one by one (code `rate_limited`); the earlier rows of the batch keep their place.
 
 Counting is one Redis round trip per batch: a Lua script reads, grants and increments every user's two
-counters atomically, so concurrent batches of the same user never both pass. Without Redis (local
-development) the Django cache stands in, atomic only within one process. With Redis down the limit
-is not applied (logged): ingestion keeps storing rather than failing.
+counters atomically, so concurrent batches of the same user never both pass. Without Redis the shared
+on-disk cache stands in (config/cache.py): the same reads and writes in one cache transaction, so the
+counts hold across every process on the machine. With the cache down the limit is not applied
+(logged): ingestion keeps storing rather than failing.
 """
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 
 from django.core.cache import cache
 from django.core.cache.backends.redis import RedisCacheClient
+
+from config.cache import atomic
 
 from .cache import key_part
 
@@ -98,12 +101,13 @@ def take(tenant_id: int, wanted: dict[str, int], limits: Limits, now: float) -> 
             granted = client.eval(GRANT_SCRIPT, len(keys), *keys, limits.per_minute, limits.per_hour,
                                   *(wanted[u] for u in users))
             return dict(zip(users, (int(g) for g in granted)))
-        counts = cache.get_many(keys)
-        used = {u: (counts.get(keys[2 * i], 0), counts.get(keys[2 * i + 1], 0)) for i, u in enumerate(users)}
-        granted = grant_counts(used, wanted, limits)
-        for i, user in enumerate(users):
-            for w, (_, seconds) in enumerate(WINDOWS):
-                cache.set(keys[2 * i + w], used[user][w] + granted[user], seconds * 2)
+        with atomic():
+            counts = cache.get_many(keys)
+            used = {u: (counts.get(keys[2 * i], 0), counts.get(keys[2 * i + 1], 0)) for i, u in enumerate(users)}
+            granted = grant_counts(used, wanted, limits)
+            for i, user in enumerate(users):
+                for w, (_, seconds) in enumerate(WINDOWS):
+                    cache.set(keys[2 * i + w], used[user][w] + granted[user], seconds * 2)
         return granted
     except Exception as exc:  # noqa: BLE001 - a cache outage must not stop ingestion
         log.warning("event rate limit not applied (cache unavailable): %s", exc)
@@ -114,11 +118,12 @@ def give_back(tenant_id: int, granted: dict[str, int], now: float) -> None:
     """Return quota taken for rows that were then not stored (their transaction failed)."""
     try:
         client = _redis_client()
-        for user, count in granted.items():
-            for key in window_keys(tenant_id, user, now) if count > 0 else ():
-                if client is not None:
-                    client.decrby(key, count)
-                else:
-                    cache.decr(key, count)
+        with atomic():
+            for user, count in granted.items():
+                for key in window_keys(tenant_id, user, now) if count > 0 else ():
+                    if client is not None:
+                        client.decrby(key, count)
+                    else:
+                        cache.decr(key, count)
     except Exception as exc:  # noqa: BLE001 - best effort: the window expires anyway
         log.warning("event rate limit quota not returned: %s", exc)

@@ -27,6 +27,7 @@ from reranking.ml.train import train
 from reranking.models import IN_FLIGHT, Event, ModelVersion, PrivacySettings, RunStatus, TrainingPolicy
 from tenants.models import Tenant
 
+from . import queue
 from .datasets import tenant_dataset
 from .embeddings import embed_items, live_items
 
@@ -74,10 +75,8 @@ class QueueUnavailable(Exception):
 
 
 def enqueue_training(run: ModelVersion) -> None:
-    from worker.tasks import train_reranker
-
     try:
-        train_reranker.delay(run.tenant_id, run.pk)
+        queue.enqueue("worker.tasks.train_reranker", run.tenant_id, run.pk)
     except Exception as exc:  # noqa: BLE001 - any broker error: fail the run, tell the caller
         fail(run, f"Could not queue the training task: {exc.__class__.__name__}: {exc}")
         raise QueueUnavailable("The task queue is unavailable; try again shortly.") from exc

@@ -12,6 +12,7 @@ PUBLIC = {
     "health-live": "process liveness only",
     "schema": "the OpenAPI document; describes the API, holds no data",
     "docs": "Swagger UI page that loads the schema",
+    "redoc": "ReDoc page that loads the schema",
     "ui:login": "the login form",
     "ui:logout": "ends the session",
     "ui:home": "redirects a logged-in user to their own tenant (or lists their memberships)",

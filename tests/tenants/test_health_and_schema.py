@@ -1,19 +1,35 @@
 """Public endpoints: the health check and the OpenAPI schema render without a key."""
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 
 pytestmark = pytest.mark.django_db
 
 
-def test_health_reports_database_cache_broker_and_models(client):
+def test_health_reports_database_cache_and_broker_to_the_public(client):
     response = client.get("/health")
     assert response.status_code == 200
     body = response.json()
     assert body["database"] == "ok" and body["cache"] == "ok"
-    assert body["models"] == {"active": 0, "training": 0}
     assert body["status"] == ("ok" if body["broker"] == "ok" else "degraded")
+    assert set(body) == {"status", "database", "cache", "broker"}, "no counts across tenants for the public"
+
+
+def test_staff_see_the_model_counts(client, django_user_model):
+    staff = django_user_model.objects.create_user("ops", password="pw", is_staff=True)
+    client.force_login(staff)
+    assert client.get("/health").json()["models"] == {"active": 0, "training": 0}
+
+
+def test_a_probe_with_the_health_token_sees_the_model_counts(client, settings, alice):
+    settings.RECS_HEALTH_TOKEN = "probe-token-123"
+    client.force_login(alice.owner)  # a tenant's own login is not staff
+    assert "models" not in client.get("/health").json()
+    assert "models" not in client.get("/health", HTTP_X_HEALTH_TOKEN="wrong").json()
+    assert client.get("/health", HTTP_X_HEALTH_TOKEN="probe-token-123").json()["models"]["active"] == 0
 
 
 def test_liveness_touches_nothing(client, django_assert_num_queries):
@@ -54,8 +70,17 @@ def test_the_schema_documents_the_api_key(client):
     assert schema["paths"]["/api/v1/items/"]["get"]["security"]
 
 
-def test_the_docs_page_renders(client):
-    assert client.get("/api/docs/").status_code == 200
+@pytest.mark.parametrize("page", ["/api/docs/", "/api/redoc/"])
+def test_the_docs_pages_load_their_scripts_from_our_own_static_files(client, page):
+    from django.contrib.staticfiles import finders
+
+    response = client.get(page)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "cdn" not in html.lower() and "@latest" not in html
+    assert not re.findall(r'(?:src|href)="(?:https?:)?//', html), "nothing loaded from another origin"
+    scripts = re.findall(r'src="/static/([^"]+)"', html)
+    assert scripts and all(finders.find(path) for path in scripts), scripts
 
 
 def test_the_schema_validates_without_warnings(tmp_path):

@@ -47,10 +47,33 @@ def test_create_tenant_with_limited_scopes(db):
     assert key.scopes == ["read"]
 
 
-def test_create_tenant_for_an_existing_slug_adds_a_key(alice):
-    run("create_tenant", "alice-shop")
+def test_create_tenant_refuses_an_existing_slug_and_changes_nothing(alice):
+    with pytest.raises(CommandError, match="exists already.*--add-key"):
+        run("create_tenant", "alice-shop", "--owner", "mallory")
     assert Tenant.objects.filter(slug="alice-shop").count() == 1
+    assert ApiKey.objects.filter(tenant=alice.tenant).count() == 1
+    assert not get_user_model().objects.filter(username="mallory").exists()
+
+
+def test_add_key_issues_another_key_for_an_existing_tenant(alice):
+    output = run("create_tenant", "alice-shop", "--add-key", "--scopes", "read")
     assert ApiKey.objects.filter(tenant=alice.tenant).count() == 2
+    key = ApiKey.objects.get(lookup=ApiKey.parse_lookup(printed(output, "api key")))
+    assert (key.tenant_id, key.scopes) == (alice.tenant.pk, ["read"])
+    with pytest.raises(CommandError, match="No tenant"):
+        run("create_tenant", "nobody", "--add-key")
+
+
+def test_an_existing_login_becomes_owner_and_keeps_its_password(alice):
+    output = run("create_tenant", "acme", "--owner", "alice")
+    assert "password unchanged" in printed(output, "login")
+    alice.owner.refresh_from_db()
+    assert alice.owner.check_password("pw-alice")
+    assert Membership.objects.get(tenant__slug="acme").user == alice.owner
+    with pytest.raises(CommandError, match="never changes a password"):
+        run("create_tenant", "acme2", "--owner", "alice", "--password", "new-pw")
+    alice.owner.refresh_from_db()
+    assert alice.owner.check_password("pw-alice") and not Tenant.objects.filter(slug="acme2").exists()
 
 
 def test_create_tenant_refuses_unknown_scopes_before_creating_anything(db):
