@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test test-fast venv clean-demo bench-ingest bench-privacy bench-scale bench-shilling faults soak
+.PHONY: demo test test-fast venv clean-demo bench-ingest bench-privacy bench-scale bench-shilling bench-sqlite bench-cache faults soak
 
 venv: $(VENV)/.installed
 
@@ -27,7 +27,7 @@ bench-ingest: venv
 	$(PY) bench/ingest.py
 
 # Fault scenarios with real services (private Redis/PostgreSQL on free ports; the shared ones are never
-# stopped). Each prints its checks and fails the target if one fails. See bench/faults/ and MULTI_MACHINE.md.
+# stopped). Each prints its checks and fails the target if one fails. See bench/faults/ and docs/reliability-and-benchmarks.md.
 faults: venv
 	bash platform/services.sh >/dev/null
 	bash platform/test.sh tests/serving/test_degraded_services.py tests/serving/test_corrupt_artifact.py -q
@@ -40,6 +40,14 @@ SOAK_SECONDS ?= 180
 soak: venv
 	bash platform/services.sh >/dev/null
 	$(PY) bench/soak.py --seconds $(SOAK_SECONDS)
+
+# The embedded demo under 4 writers x 50 batches x 500 events and 3 readers (no services needed).
+bench-sqlite: venv
+	nice -n 10 $(PY) bench/sqlite_writers.py
+
+# GET recommendations with LocMem, the on-disk shared cache and (REDIS=url) Redis, in one process.
+bench-cache: venv
+	nice -n 10 $(PY) bench/shared_cache.py $(if $(REDIS),--redis $(REDIS))
 
 bench-privacy: venv
 	$(PY) bench/privacy.py

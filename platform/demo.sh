@@ -10,6 +10,7 @@ VAR=${RECS_VAR_DIR:-var}
 mkdir -p "$VAR"
 $PY manage.py migrate --no-input -v 0
 $PY manage.py collectstatic --no-input -v 0
-$PY manage.py seed_demo --credentials-file "$VAR/demo-credentials.txt" --users "${DEMO_USERS:-600}"
+$PY manage.py seed_demo --credentials-file "$VAR/demo-credentials.txt" \
+  --users "${DEMO_USERS:-600}" --lines-per-category "${DEMO_LINES:-25}"
 $PY manage.py train_tenant demo
 exec bash platform/run-all.sh

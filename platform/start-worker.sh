@@ -3,7 +3,7 @@
 #   training          the GPU queue: training runs (CUDA with mixed precision when present)
 #   default           the CPU queue: precompute shards, item embeddings, schedules, clean-ups
 #   default,training  both, for a single host
-# Aliases: gpu = training, cpu = default, all = default,training. See platform/MULTI_MACHINE.md.
+# Aliases: gpu = training, cpu = default, all = default,training. See docs/operations.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 QUEUES=${1:-${WORKER_QUEUES:-default,training}}

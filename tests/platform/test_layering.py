@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.embedded
 
 
 def imported_modules(folder: str) -> dict[str, set[str]]:

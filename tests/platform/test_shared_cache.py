@@ -12,6 +12,8 @@ from reranking.services import cache as recs_cache
 from reranking.services import ratelimit
 from tenants.throttling import _Checker
 
+pytestmark = pytest.mark.embedded
+
 
 def in_processes(n: int, work) -> list:
     """Run `work()` in n forked processes at once; return what each returned."""

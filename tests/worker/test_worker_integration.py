@@ -103,7 +103,7 @@ def test_two_workers_share_the_precompute_and_match_one_worker(alice, quick_trai
 
 
 def test_a_gpu_queue_worker_trains_and_a_cpu_queue_worker_precomputes(alice, quick_training, workers):
-    """End to end through real workers, split as on several machines (platform/MULTI_MACHINE.md)."""
+    """End to end through real workers, split as on several machines (docs/operations.md)."""
     load_small_shop(alice.tenant)
     (gpu,) = workers("gpu", queues="gpu")
     (cpu,) = workers("cpu", queues="cpu")

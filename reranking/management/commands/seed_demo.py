@@ -17,12 +17,14 @@ class Command(BaseCommand):
         parser.add_argument("--slug", default="demo")
         parser.add_argument("--users", type=int, default=600)
         parser.add_argument("--seed", type=int, default=7)
+        parser.add_argument("--lines-per-category", type=int, default=25, help="Catalogue size (25: 800 items).")
         parser.add_argument("--credentials-file", default=None, help="Also write login and key to this file.")
 
     def handle(self, *args, **options) -> None:
         password = secrets.token_urlsafe(10)
         tenant = ensure_tenant(options["slug"], "Demo Shop", "demo", password)
-        items, events = generate(seed=options["seed"], n_users=options["users"])
+        items, events = generate(seed=options["seed"], n_users=options["users"],
+                                lines_per_category=options["lines_per_category"])
         result = import_items(tenant, items)
         self.stdout.write(f"items: {result.created} created, {result.updated} updated, {result.unchanged} unchanged")
         ingest = import_events(tenant, events, total=len(events))
