@@ -65,6 +65,12 @@ class DemoStack:
         self.proc.wait(timeout=10)
 
 
+def credentials(var_dir: Path) -> dict[str, str]:
+    """Return what seed_demo wrote: {"login": ..., "api key": ...}."""
+    lines = (var_dir / "demo-credentials.txt").read_text().splitlines()
+    return {label.strip(): value.strip() for label, value in (line.split(":", 1) for line in lines)}
+
+
 def start(var_dir: Path, web: int = 3, users: int = 40, lines: int = 2, timeout: float = 900, **env: str) -> DemoStack:
     """Run platform/demo.sh in `var_dir` on a free port; return once the demo answers (banner printed)."""
     port = free_port()
@@ -83,9 +89,7 @@ def start(var_dir: Path, web: int = 3, users: int = 40, lines: int = 2, timeout:
         if proc.poll() is not None:
             raise RuntimeError(f"demo.sh exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
         if f"Serving on {url}" in log.read_text():
-            key = next(line.split(":", 1)[1].strip() for line in (var_dir / "demo-credentials.txt").read_text().splitlines()
-                       if line.startswith("api key:"))
-            return DemoStack(proc, url, key, var_dir, log)
+            return DemoStack(proc, url, credentials(var_dir)["api key"], var_dir, log)
         time.sleep(0.5)
     DemoStack(proc, url, "", var_dir, log).stop()
     raise RuntimeError(f"the demo did not come up within {timeout:.0f} s:\n{log.read_text()[-3000:]}")

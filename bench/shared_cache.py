@@ -54,16 +54,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=1500)
     parser.add_argument("--redis", default=None, help="also measure this Redis (a database of your own)")
+    parser.add_argument("--reuse", default=None, help="a directory of an earlier run: skip seeding and training")
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="recs-cache-bench-"))
-    print("seeding and training the demo shop ...", flush=True)
-    stack = demo_stack.start(tmp / "var", web=1)
-    key = stack.key
-    stack.stop()
+    tmp = Path(args.reuse or tempfile.mkdtemp(prefix="recs-cache-bench-"))
+    if not (tmp / "var" / "db.sqlite3").exists():
+        print(f"seeding and training the demo shop in {tmp} ...", flush=True)
+        demo_stack.start(tmp / "var", web=1).stop()
+    key = demo_stack.credentials(tmp / "var")["api key"]
     for name in demo_stack.SERVICE_VARIABLES:
         os.environ.pop(name, None)
     os.environ.update({"DJANGO_SETTINGS_MODULE": "config.settings.local", "RECS_VAR_DIR": str(tmp / "var"),
-                       "RECS_TENANT_RATE": "1000000/min", "RECS_KEY_RATE": "1000000/min"})
+                       "RECS_TENANT_RATE": "1000000/min", "RECS_KEY_RATE": "1000000/min",
+                       "DJANGO_ALLOWED_HOSTS": "testserver"})
     import django
 
     django.setup()

@@ -3,8 +3,9 @@ worker and beat; SQLite, the on-disk shared cache, no Redis), agrees with itself
 
 Each check sends every request on a new connection, so gunicorn spreads them over its processes (20
 requests miss one of three processes with odds of 3 x (2/3)^20, under 0.1%), after the processes
-have memoised the old state. Documented times (docs/operations.md): erasure at once; privacy settings
-and rules within 2 s (cache.LOCAL_SECONDS); per-end-user event limits count across processes.
+have memoised the old state. Documented times (docs/operations.md): erasure and a user's new events at
+once; privacy settings and rules within 2 s (cache.LOCAL_SECONDS); per-end-user event limits count
+across processes.
 """
 from __future__ import annotations
 
@@ -65,6 +66,15 @@ def test_rule_and_privacy_changes_reach_every_process_within_the_documented_time
     assert all(body["privacy"]["dp"] for _, body in answers(demo, "/api/v1/users/u00002/recommendations?k=3"))
 
 
+def test_after_a_click_every_process_serves_the_fresh_list(demo):
+    path = "/api/v1/users/u00003/recommendations?k=5"
+    before = answers(demo, path)
+    assert not any(body["fresh"] for _, body in before)
+    click = [{"user_id": "u00003", "item_id": before[0][1]["items"][0]["item_id"], "event_type": "click"}]
+    assert demo.request("POST", "/api/v1/events", click)[0] == 201
+    assert all(status == 200 and body["fresh"] for status, body in answers(demo, path))
+
+
 def test_per_user_event_limits_count_across_processes(demo):
     item = answers(demo, "/api/v1/recommendations?k=1")[0][1]["items"][0]["item_id"]
     stored = 0
@@ -96,3 +106,19 @@ def test_concurrent_writers_and_readers_get_no_5xx_and_every_event_is_stored_onc
     assert result.server_errors == 0, result.statuses
     assert result.stored_rows == result.distinct_ids == result.sent == 8000
     assert result.statuses["read", 200] > 0
+
+
+def test_a_write_lock_held_past_the_busy_timeout_gets_503_and_stores_nothing(demo):
+    import sqlite3
+
+    rows = [{"user_id": "lock-user", "item_id": "BOO-000-0", "event_id": "lock-1"}]
+    lock = sqlite3.connect(demo.var_dir / "db.sqlite3", timeout=60, isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")  # another writer that keeps the lock for longer than the busy timeout (20 s)
+    try:
+        status, body = demo.request("POST", "/api/v1/events", rows)
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    assert status == 503 and body["error"]["code"] == "database_unavailable", body
+    status, body = demo.request("POST", "/api/v1/events", rows)  # the client retries: stored once
+    assert status == 201 and body["stored"] == 1, body
