@@ -38,6 +38,14 @@ def test_the_banner_names_the_real_address_and_errors_show_no_debug_detail(demo)
     assert status == 404 and "URLconf" not in body and "Traceback" not in body
 
 
+def test_the_api_docs_load_their_scripts_from_the_demo_itself(demo):
+    for page in ("/api/docs/", "/api/redoc/"):
+        status, html = demo.request("GET", page)
+        scripts = re.findall(r'src="(/static/[^"]+)"', html)
+        assert status == 200 and scripts, page
+        assert all(demo.request("GET", script)[0] == 200 for script in scripts), scripts
+
+
 def test_an_erased_user_is_gone_from_every_process_at_once(demo):
     path = "/api/v1/users/u00001/recommendations?k=5"
     before = answers(demo, path)
