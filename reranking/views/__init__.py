@@ -1,0 +1,22 @@
+"""The tenant admin web UI: server-rendered pages under /t/<tenant_slug>/, one module per page.
+
+Every page goes through tenants.web.TenantViewMixin (membership -> tenant, 404 for non-members, owners
+and admins for writes). Views parse, authorise, call one service, respond; charts are inline SVG whose
+geometry `charts.bar_chart` and `charts.line_chart` compute, so no chart library is shipped.
+"""
+from .catalogue import ItemDetailView, ItemExportView, ItemListView, UploadConfirmView, UploadView
+from .dashboard import DashboardView, home
+from .explorer import ExplorerView
+from .keys import ApiKeyListView, ApiKeyRevokeView
+from .models import (ModelActivateView, ModelCancelView, ModelDetailView, ModelListView, ModelStatusView,
+                     TrainView)
+from .privacy import PrivacyView
+from .rules import (RuleCreateView, RuleDeleteView, RuleListView, RuleMoveView, RuleToggleView,
+                    RuleUpdateView)
+
+__all__ = [
+    "ApiKeyListView", "ApiKeyRevokeView", "DashboardView", "ExplorerView", "ItemDetailView", "ItemExportView",
+    "ItemListView", "ModelActivateView", "ModelCancelView", "ModelDetailView", "ModelListView",
+    "ModelStatusView", "PrivacyView", "RuleCreateView", "RuleDeleteView", "RuleListView", "RuleMoveView",
+    "RuleToggleView", "RuleUpdateView", "TrainView", "UploadConfirmView", "UploadView", "home",
+]
