@@ -10,6 +10,7 @@ from django.conf import settings
 from reranking import rules as engine
 from reranking.models import Item, PrivacySettings, Rule
 from reranking.services import identity
+from reranking.services import retention_preview as privacy_preview
 from reranking.services.identity import LOCKED_MESSAGE
 
 # The largest CSV the upload page accepts; bigger catalogues go through the API or import_catalogue.
@@ -171,10 +172,19 @@ class PrivacyForm(forms.ModelForm):
     KEEP_WHEN_MISSING = ("dp_training_epsilon", "dp_training_delta", "max_examples_per_user", "analytics_epsilon",
                          "analytics_max_per_user")
 
+    # Guards on what cannot be undone: a retention that deletes events needs the box ticked (the page
+    # says how many go), and pseudonymous ids need the tenant's slug typed; once on, they show locked.
+    confirm_retention = forms.BooleanField(required=False, label="Yes, delete these interactions")
+    confirm_pseudonyms = forms.CharField(required=False, max_length=100, label="Type the tenant's slug to confirm")
+
     def __init__(self, *args, read_only: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         for name in self.KEEP_WHEN_MISSING:
             self.fields[name].required = False
+        self.retention_preview: privacy_preview.RetentionPreview | None = None
+        self.pseudonyms_locked = bool(self.instance.pseudonymous_ids)
+        if self.pseudonyms_locked:
+            self.fields["pseudonymous_ids"].disabled = True  # a disabled field keeps the saved value: on
         if read_only:
             for field in self.fields.values():
                 field.disabled = True
@@ -190,6 +200,15 @@ class PrivacyForm(forms.ModelForm):
         for name in self.KEEP_WHEN_MISSING:
             if data.get(name) is None and name not in self.errors:
                 data[name] = getattr(self.instance, name)
+        tenant = self.instance.tenant
+        if "retention_days" not in self.errors:
+            preview = privacy_preview.retention_preview(tenant, self.instance.retention_days, data.get("retention_days"))
+            if preview is not None and preview.n_events and not data.get("confirm_retention"):
+                self.retention_preview = preview
+                self.add_error("confirm_retention", f"{preview.sentence} Tick the box to confirm, or choose a longer period.")
+        if data.get("pseudonymous_ids") and not self.instance.pseudonymous_ids \
+                and (data.get("confirm_pseudonyms") or "").strip() != tenant.slug:
+            self.add_error("confirm_pseudonyms", f"Pseudonymous ids can never be turned off. Type {tenant.slug} to turn them on.")
         return data
 
 

@@ -13,8 +13,21 @@ from tenants.models import ApiKey
 from tenants.web import TenantViewMixin
 
 
+NEW_KEY_SESSION_KEY = "ui:new-api-key"
+
+
+class ShownOnce(str):
+    """The new key's secret: renders as itself in the page, but its repr (error reports, debug pages) hides it."""
+
+    def __repr__(self) -> str:
+        return "'********************'"
+
+
 class ApiKeyListView(TenantViewMixin, ListView):
-    """List keys; POST creates one and shows its secret in that response only (never stored, never again)."""
+    """List keys; POST creates one, then redirects (POST-redirect-GET: a reload cannot create a second key).
+
+    The secret travels to that one GET in the session and is removed from it as it is shown: never again.
+    """
 
     model = ApiKey
     template_name = "ui/keys.html"
@@ -23,22 +36,28 @@ class ApiKeyListView(TenantViewMixin, ListView):
     def safely_get_queryset(self, queryset):
         return queryset.select_related("created_by").order_by("revoked_at", "-created_at")
 
+    @method_decorator(sensitive_variables("secret", "created"))
     def get(self, request, *args, **kwargs):
         self.form = ApiKeyForm()
-        return super().get(request, *args, **kwargs)
+        created = request.session.pop(NEW_KEY_SESSION_KEY, None)
+        if not created or created.get("tenant") != self.tenant.pk:
+            return super().get(request, *args, **kwargs)
+        self.object_list = self.get_queryset()
+        new_key = self.scoped(ApiKey).filter(pk=created["key"]).first()
+        response = self.render_to_response(self.get_context_data(new_key=new_key, secret=ShownOnce(created["secret"])))
+        response["Cache-Control"] = "no-store"  # the secret must not sit in a cache
+        return response
 
     @method_decorator(sensitive_variables("secret", "new_key"))
     def post(self, request, *args, **kwargs):
         self.form = ApiKeyForm(request.POST)
-        new_key = secret = None
-        if self.form.is_valid():
-            data = self.form.cleaned_data
-            new_key, secret = ApiKey.issue(self.tenant, data["name"], data["scopes"], created_by=request.user)
-            self.form = ApiKeyForm()
-        self.object_list = self.get_queryset()
-        response = self.render_to_response(self.get_context_data(new_key=new_key, secret=secret))
-        response["Cache-Control"] = "no-store"  # the secret must not sit in a cache
-        return response
+        if not self.form.is_valid():
+            self.object_list = self.get_queryset()
+            return self.render_to_response(self.get_context_data())
+        data = self.form.cleaned_data
+        new_key, secret = ApiKey.issue(self.tenant, data["name"], data["scopes"], created_by=request.user)
+        request.session[NEW_KEY_SESSION_KEY] = {"tenant": self.tenant.pk, "key": new_key.pk, "secret": secret}
+        return redirect("ui:keys", tenant_slug=self.tenant.slug)
 
     def get_context_data(self, **kwargs) -> dict:
         return super().get_context_data(form=self.form, **kwargs)
