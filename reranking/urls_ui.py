@@ -25,6 +25,7 @@ tenant_pages = [
     path("models/<int:number>/status", views.ModelStatusView.as_view(), name="model-status"),
     path("models/<int:number>/activate/", views.ModelActivateView.as_view(), name="model-activate"),
     path("models/<int:number>/cancel/", views.ModelCancelView.as_view(), name="model-cancel"),
+    path("models/compare/<int:a>/<int:b>/", views.ModelCompareView.as_view(), name="model-compare"),
     path("privacy/", views.PrivacyView.as_view(), name="privacy"),
     path("keys/", views.ApiKeyListView.as_view(), name="keys"),
     path("keys/<int:pk>/revoke/", views.ApiKeyRevokeView.as_view(), name="key-revoke"),

@@ -8,7 +8,7 @@ from .catalogue import ItemDetailView, ItemExportView, ItemListView, UploadConfi
 from .dashboard import DashboardView, home
 from .explorer import ExplorerView
 from .keys import ApiKeyListView, ApiKeyRevokeView
-from .models import (ModelActivateView, ModelCancelView, ModelDetailView, ModelListView, ModelStatusView,
+from .models import (ModelActivateView, ModelCancelView, ModelCompareView, ModelDetailView, ModelListView, ModelStatusView,
                      TrainView)
 from .privacy import PrivacyView
 from .rules import (RuleCreateView, RuleDeleteView, RuleListView, RuleMoveView, RuleToggleView,
@@ -16,7 +16,7 @@ from .rules import (RuleCreateView, RuleDeleteView, RuleListView, RuleMoveView, 
 
 __all__ = [
     "ApiKeyListView", "ApiKeyRevokeView", "DashboardView", "ExplorerView", "ItemDetailView", "ItemExportView",
-    "ItemListView", "ModelActivateView", "ModelCancelView", "ModelDetailView", "ModelListView",
+    "ItemListView", "ModelActivateView", "ModelCancelView", "ModelCompareView", "ModelDetailView", "ModelListView",
     "ModelStatusView", "PrivacyView", "RuleCreateView", "RuleDeleteView", "RuleListView", "RuleMoveView",
     "RuleToggleView", "RuleUpdateView", "TrainView", "UploadConfirmView", "UploadView", "home",
 ]

@@ -17,27 +17,29 @@ def bar_chart(points: list[tuple[str, int]], width: int = 600, height: int = 150
 def line_chart(labels: list[str], series: dict[str, list[float | None]]) -> dict:
     """Return a line chart in percent of its plot area: one polyline per series over shared x labels.
 
-    The lines are an SVG stretched to the plot (non-scaling strokes); dots and labels are HTML placed by
-    percentage, so text keeps its size and dots stay round at any width.
+    The y-axis spans the values (with a margin), not 0 to the peak, so 0.368 against 0.370 is visible;
+    `from_zero` says whether it starts at 0, for the caption. The lines are an SVG stretched to the plot
+    (non-scaling strokes); dots and labels are HTML placed by percentage, so text keeps its size and dots
+    stay round at any width.
     """
     values = [v for line in series.values() for v in line if v is not None]
-    peak = max(values, default=0.0)
-    top = peak * 1.15 if peak > 0 else 1.0
+    low, high = min(values, default=0.0), max(values, default=0.0)
+    pad = (high - low) * 0.15 or abs(high) * 0.05 or 1.0
+    bottom, top = max(0.0, low - pad), high + pad
     single = len(labels) == 1
 
     def x(i: int) -> float:
         return 50.0 if single else round(100 * i / (len(labels) - 1), 2)
 
     def y(value: float) -> float:
-        return round(100 * (1 - value / top), 2)
+        return round(100 * (1 - (value - bottom) / (top - bottom)), 2)
 
     lines = []
     for n, (name, line) in enumerate(series.items()):
         points = [{"x": x(i), "y": y(v), "value": v, "label": labels[i]} for i, v in enumerate(line) if v is not None]
         lines.append({"name": name, "css": f"series-{n}", "points": points,
                       "path": " ".join(f"{p['x']},{p['y']}" for p in points)})
-    ticks = [{"y": y(value), "value": value} for value in (0.0, peak / 2, peak)] if peak > 0 else [{"y": 100.0, "value": 0.0}]
-    return {"lines": lines, "ticks": ticks, "xlabels": [{"x": x(i), "label": label} for i, label in enumerate(labels)]}
-
-
-# --- entry, tenant picker, dashboard -----------------------------------------------------------
+    ticks = [{"y": y(value), "value": value} for value in (low, (low + high) / 2, high)] if high > low \
+        else [{"y": y(high), "value": high}]
+    return {"lines": lines, "ticks": ticks, "from_zero": bottom == 0.0,
+            "xlabels": [{"x": x(i), "label": label} for i, label in enumerate(labels)]}

@@ -5,7 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.generic import TemplateView
 
-from reranking.models import Item, ModelVersion, Rule
+from reranking.models import Event, Item, ModelVersion, Rule
 from reranking.services import analytics
 from tenants.models import Membership
 from tenants.web import TenantViewMixin
@@ -34,7 +34,8 @@ class DashboardView(TenantViewMixin, TemplateView):
             n_items=self.scoped(Item).filter(is_deleted=False).count(),
             n_users=counts.n_users,
             chart=bar_chart(counts.per_day),
-            popular=bar_chart(counts.popular),
+            popular=self.popular_rows(counts.popular),
+            latest_event=self.latest_event() if not any(n for _, n in counts.per_day) else None,
             counts=counts,
             attributed=counts.attributed,
             active=versions.filter(is_active=True).first(),
@@ -42,3 +43,13 @@ class DashboardView(TenantViewMixin, TemplateView):
             n_rules=self.scoped(Rule).filter(enabled=True).count(),
             **kwargs,
         )
+
+    def popular_rows(self, popular: list[tuple[str, int]]) -> list[dict]:
+        """The popular items with their titles (one query), most events first."""
+        titles = dict(self.scoped(Item).filter(external_id__in=[item for item, _ in popular])
+                      .values_list("external_id", "title"))
+        return [{"item_id": item, "title": titles.get(item, ""), "n": n} for item, n in popular]
+
+    def latest_event(self):
+        """When the window shows nothing: when the latest event was (say, an imported history)."""
+        return self.scoped(Event).order_by("-timestamp").values_list("timestamp", flat=True).first()

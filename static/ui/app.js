@@ -83,17 +83,22 @@
         .then(function (run) {
           bar.querySelector(".bar").style.width = run.progress + "%";
           bar.setAttribute("aria-valuenow", run.progress);
-          label.textContent = run.status + " \u2014 " + run.phase + " (" + run.progress + "%)";
+          label.textContent = run.line;
           box.dataset.state = run.status;
-          if (!run.finished) { window.setTimeout(tick, 1000); return; }
-          bar.classList.add(run.status === "succeeded" ? "done" : "failed");
-          if (run.error) { error.textContent = run.error; error.hidden = false; }
-          box.querySelector("[data-finished]").hidden = false;
-          box.querySelectorAll("[data-while-running]").forEach(function (el) { el.hidden = true; });
           document.querySelectorAll("[data-run-status='" + run.number + "']").forEach(function (badge) {
             badge.textContent = run.status;
             badge.className = "badge " + run.status;
           });
+          document.querySelectorAll("[data-run-outcome='" + run.number + "']").forEach(function (cell) {
+            cell.textContent = run.finished ? run.outcome : run.line;
+          });
+          if (!run.finished) { window.setTimeout(tick, 1000); return; }
+          bar.classList.add(run.status === "succeeded" ? "done" : "failed");
+          var outcome = box.querySelector("[data-outcome]");
+          if (outcome && run.outcome) { outcome.textContent = run.outcome; outcome.hidden = false; }
+          else if (run.error) { error.textContent = run.error; error.hidden = false; }
+          box.querySelector("[data-finished]").hidden = false;
+          box.querySelectorAll("[data-while-running]").forEach(function (el) { el.hidden = true; });
           document.querySelectorAll("[data-train-button]").forEach(function (button) { button.disabled = false; });
         })
         .catch(function () { window.setTimeout(tick, 3000); });

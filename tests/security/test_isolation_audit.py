@@ -103,6 +103,7 @@ PROBES: dict[str, Probe] = {
     "ui:model-status": Probe(OBJ, {"number": "version"}),
     "ui:model-activate": Probe(OBJ, {"number": "version"}),
     "ui:model-cancel": Probe(OBJ, {"number": "queued"}),
+    "ui:model-compare": Probe(OBJ, {"a": "version", "b": "version"}),
     "ui:privacy": Probe(COL, body={"action": "erase", "user": "alice-user-1"}),
     "ui:keys": Probe(COL, body={"name": "charlie's", "scopes": ["read"]}),
     "ui:key-revoke": Probe(OBJ, {"pk": "key"}),
