@@ -1,6 +1,8 @@
 """Web UI for tenant admins (server-rendered): login, tenant picker, and each tenant's pages under /t/<slug>/."""
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from . import views
 
@@ -34,6 +36,8 @@ tenant_pages = [
 
 urlpatterns = [
     path("", views.home, name="home"),
+    # Browsers ask for /favicon.ico on pages without an icon link (the staff admin).
+    path("favicon.ico", RedirectView.as_view(url=static("ui/favicon.svg"), permanent=True), name="favicon"),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(template_name="registration/login.html", redirect_authenticated_user=True),

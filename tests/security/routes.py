@@ -15,6 +15,7 @@ PUBLIC = {
     "ui:login": "the login form",
     "ui:logout": "ends the session",
     "ui:home": "redirects a logged-in user to their own tenant (or lists their memberships)",
+    "ui:favicon": "redirects to the static icon",
 }
 # Django admin is not tenant-scoped: it is for staff (is_staff), whom a tenant's own users never are.
 STAFF_ONLY_PREFIX = "admin/"
