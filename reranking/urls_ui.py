@@ -32,6 +32,10 @@ tenant_pages = [
     path("keys/", views.ApiKeyListView.as_view(), name="keys"),
     path("keys/<int:pk>/revoke/", views.ApiKeyRevokeView.as_view(), name="key-revoke"),
     path("explorer/", views.ExplorerView.as_view(), name="explorer"),
+    path("team/", views.TeamView.as_view(), name="team"),
+    path("team/<int:pk>/role/", views.MemberRoleView.as_view(), name="member-role"),
+    path("team/<int:pk>/remove/", views.MemberRemoveView.as_view(), name="member-remove"),
+    path("team/invites/<int:pk>/revoke/", views.InviteRevokeView.as_view(), name="invite-revoke"),
 ]
 
 urlpatterns = [
@@ -44,5 +48,6 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(next_page="ui:login"), name="logout"),
+    path("invite/<str:token>/", views.AcceptInviteView.as_view(), name="invite"),
     path("t/<slug:tenant_slug>/", include(tenant_pages)),
 ]

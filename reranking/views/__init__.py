@@ -11,11 +11,13 @@ from .keys import ApiKeyListView, ApiKeyRevokeView
 from .models import (ModelActivateView, ModelCancelView, ModelCompareView, ModelDetailView, ModelListView, ModelStatusView,
                      TrainView)
 from .privacy import PrivacyView
+from .team import AcceptInviteView, InviteRevokeView, MemberRemoveView, MemberRoleView, TeamView
 from .rules import (RuleCreateView, RuleDeleteView, RuleListView, RuleMoveView, RuleToggleView,
                     RuleUpdateView)
 
 __all__ = [
-    "ApiKeyListView", "ApiKeyRevokeView", "DashboardView", "ExplorerView", "ItemDetailView", "ItemExportView",
+    "AcceptInviteView", "ApiKeyListView", "ApiKeyRevokeView", "InviteRevokeView", "MemberRemoveView", "MemberRoleView",
+    "TeamView", "DashboardView", "ExplorerView", "ItemDetailView", "ItemExportView",
     "ItemListView", "ModelActivateView", "ModelCancelView", "ModelCompareView", "ModelDetailView", "ModelListView",
     "ModelStatusView", "PrivacyView", "RuleCreateView", "RuleDeleteView", "RuleListView", "RuleMoveView",
     "RuleToggleView", "RuleUpdateView", "TrainView", "UploadConfirmView", "UploadView", "home",

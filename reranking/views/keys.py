@@ -9,18 +9,11 @@ from django.views.decorators.debug import sensitive_variables
 from django.views.generic import ListView
 
 from tenants.forms import ApiKeyForm
-from tenants.models import ApiKey
+from tenants.models import ApiKey, RawKey
 from tenants.web import TenantViewMixin
 
 
 NEW_KEY_SESSION_KEY = "ui:new-api-key"
-
-
-class ShownOnce(str):
-    """The new key's secret: renders as itself in the page, but its repr (error reports, debug pages) hides it."""
-
-    def __repr__(self) -> str:
-        return "'********************'"
 
 
 class ApiKeyListView(TenantViewMixin, ListView):
@@ -44,7 +37,7 @@ class ApiKeyListView(TenantViewMixin, ListView):
             return super().get(request, *args, **kwargs)
         self.object_list = self.get_queryset()
         new_key = self.scoped(ApiKey).filter(pk=created["key"]).first()
-        response = self.render_to_response(self.get_context_data(new_key=new_key, secret=ShownOnce(created["secret"])))
+        response = self.render_to_response(self.get_context_data(new_key=new_key, secret=RawKey(created["secret"])))  # RawKey: repr masked
         response["Cache-Control"] = "no-store"  # the secret must not sit in a cache
         return response
 
