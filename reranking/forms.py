@@ -8,6 +8,7 @@ from django import forms
 from django.conf import settings
 
 from reranking import rules as engine
+from reranking.importers import CatalogueFile, read_catalogue_csv
 from reranking.models import Item, PrivacySettings, Rule
 from reranking.services import identity
 from reranking.services import retention_preview as privacy_preview
@@ -123,24 +124,55 @@ class PreviewForm(forms.Form):
 class UploadForm(forms.Form):
     file = forms.FileField(label="Catalogue CSV", widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}))
 
-    def clean_file(self) -> list[dict]:
-        """Return the parsed rows (not yet validated; the preview shows row errors)."""
-        from reranking.services.catalogue import read_item_csv
-
+    def clean_file(self) -> CatalogueFile:
+        """Return the parsed file (not yet validated; the preview shows row errors with their lines)."""
         upload = self.cleaned_data["file"]
         if upload.size > MAX_UPLOAD_BYTES:
             raise forms.ValidationError(f"The file is {upload.size:,} bytes; the limit here is {MAX_UPLOAD_BYTES:,}.")
         try:
-            rows = read_item_csv(upload.read())
-        except UnicodeDecodeError:
-            raise forms.ValidationError("The file is not UTF-8 text.")
+            parsed = read_catalogue_csv(upload.read())
         except ValueError as exc:
             raise forms.ValidationError(str(exc))
-        if not rows:
+        if not parsed.rows:
             raise forms.ValidationError("The file has a header but no rows.")
-        if len(rows) > settings.RECS_MAX_BATCH:
-            raise forms.ValidationError(f"At most {settings.RECS_MAX_BATCH:,} rows per upload; got {len(rows):,}.")
-        return rows
+        if len(parsed.rows) > settings.RECS_MAX_BATCH:
+            raise forms.ValidationError(f"At most {settings.RECS_MAX_BATCH:,} rows per upload; got {len(parsed.rows):,}.")
+        return parsed
+
+
+class ItemForm(forms.Form):
+    """One item's fields as text; services/rows.py validates them exactly as it does API rows."""
+
+    title = forms.CharField(max_length=500)
+    category = forms.CharField(max_length=200, required=False)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}))
+    tags = forms.CharField(required=False, help_text="Separated by commas.")
+    price = forms.CharField(required=False, help_text="Empty for no price.")
+    available = forms.BooleanField(required=False, label="Available (can be recommended)")
+    attributes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4, "class": "mono"}),
+                                 help_text="One per line, as key: value.")
+
+    @staticmethod
+    def initial_for(item: Item) -> dict:
+        attributes = item.attributes if isinstance(item.attributes, dict) else {}
+        return {"title": item.title, "category": item.category, "description": item.description,
+                "tags": ", ".join(map(str, item.tags or [])), "price": "" if item.price is None else item.price,
+                "available": item.available, "attributes": "\n".join(f"{k}: {v}" for k, v in attributes.items())}
+
+    def clean_attributes(self) -> dict:
+        attributes = {}
+        for n, line in enumerate(self.cleaned_data["attributes"].splitlines(), start=1):
+            if not line.strip():
+                continue
+            key, sep, value = line.partition(":")
+            if not sep or not key.strip():
+                raise forms.ValidationError(f"Line {n}: write key: value.")
+            attributes[key.strip()] = value.strip()
+        return attributes
+
+    def row(self) -> dict:
+        data = self.cleaned_data
+        return {**data, "tags": [t.strip() for t in data["tags"].split(",") if t.strip()]}
 
 
 class PrivacyForm(forms.ModelForm):

@@ -4,7 +4,8 @@ Every page goes through tenants.web.TenantViewMixin (membership -> tenant, 404 f
 and admins for writes). Views parse, authorise, call one service, respond; charts are inline SVG whose
 geometry `charts.bar_chart` and `charts.line_chart` compute, so no chart library is shipped.
 """
-from .catalogue import ItemDetailView, ItemExportView, ItemListView, UploadConfirmView, UploadView
+from .catalogue import (ItemDeleteView, ItemDetailView, ItemEditView, ItemExportView, ItemListView,
+                        UploadConfirmView, UploadRejectedView, UploadView)
 from .dashboard import DashboardView, home
 from .explorer import ExplorerView
 from .keys import ApiKeyListView, ApiKeyRevokeView
@@ -17,7 +18,7 @@ from .rules import (RuleCreateView, RuleDeleteView, RuleListView, RuleMoveView, 
 
 __all__ = [
     "AcceptInviteView", "ApiKeyListView", "ApiKeyRevokeView", "InviteRevokeView", "MemberRemoveView", "MemberRoleView",
-    "TeamView", "DashboardView", "ExplorerView", "ItemDetailView", "ItemExportView",
+    "TeamView", "DashboardView", "ExplorerView", "ItemDeleteView", "ItemDetailView", "ItemEditView", "ItemExportView", "UploadRejectedView",
     "ItemListView", "ModelActivateView", "ModelCancelView", "ModelCompareView", "ModelDetailView", "ModelListView",
     "ModelStatusView", "PrivacyView", "RuleCreateView", "RuleDeleteView", "RuleListView", "RuleMoveView",
     "RuleToggleView", "RuleUpdateView", "TrainView", "UploadConfirmView", "UploadView", "home",

@@ -5,17 +5,18 @@ import secrets
 
 from django.contrib import messages
 from django.db.models import Count, Q
+from django.http import Http404
 from django.shortcuts import redirect
+from django.utils.functional import cached_property
 from django.views import View
 from django.views.generic import DetailView, FormView, ListView
 
-from reranking.forms import UploadForm
+from reranking.forms import ItemForm, UploadForm
 from reranking.models import Event, Item
-from reranking.services import catalogue, csv_export, identity
+from reranking.services import catalogue, catalogue_upload, csv_export, identity
 from tenants.web import TenantViewMixin
 
 UPLOAD_SESSION_KEY = "ui:catalogue-upload"
-CHANGES_SHOWN = 50
 
 
 class ItemListView(TenantViewMixin, ListView):
@@ -71,7 +72,7 @@ class ItemDetailView(TenantViewMixin, DetailView):
 
 
 class UploadView(TenantViewMixin, FormView):
-    """Step 1: parse and validate a CSV and show what would change; nothing is written."""
+    """Step 1: read and check a CSV and show what would change; nothing is written."""
 
     form_class = UploadForm
     template_name = "ui/items/upload.html"
@@ -79,42 +80,25 @@ class UploadView(TenantViewMixin, FormView):
     section = "items"
 
     def form_valid(self, form):
-        rows = form.cleaned_data["file"]
-        clean, errors = catalogue.validate_items(rows, strict_keys=False)
-        new, changed, result = catalogue.plan_upsert(self.tenant, clean)
-        token = ""
-        if errors:
-            self.request.session.pop(UPLOAD_SESSION_KEY, None)
-        else:
-            token = secrets.token_urlsafe(8)
-            self.request.session[UPLOAD_SESSION_KEY] = {"tenant": self.tenant.pk, "token": token, "rows": rows}
+        upload = form.cleaned_data["file"]
+        plan = catalogue_upload.plan(self.tenant, upload)
+        token = secrets.token_urlsafe(8)
+        self.request.session[UPLOAD_SESSION_KEY] = {
+            "tenant": self.tenant.pk, "token": token, "present": sorted(upload.present),
+            "rows": [upload.rows[i] for i in plan.good],
+            "rejected": [[upload.lines[i], reason, *(upload.raw[i].get(c, "") for c in upload.columns)]
+                         for i, reason in sorted(plan.bad.items())],
+            "columns": upload.columns,
+        }
         return self.render_to_response(self.get_context_data(
-            form=form, previewed=True, filename=self.request.FILES["file"].name,
-            n_rows=len(rows), result=result, token=token,
-            errors=[{"line": e.index + 2, "item_id": str(rows[e.index].get("item_id", "")), "field": e.field,
-                     "message": e.message} for e in errors[:500]],
-            n_errors=len(errors), changes=self.changes(new, changed),
+            form=form, previewed=True, filename=self.request.FILES["file"].name, upload=upload,
+            n_rows=len(upload.rows), plan=plan, token=token, errors=plan.errors[:500], n_errors=len(plan.errors),
+            n_bad=len(plan.bad), n_good=len(plan.good),
         ))
-
-    def changes(self, new: list[Item], changed: list[Item]) -> list[dict]:
-        """Describe the first changes: new items, and for updated ones the fields that differ."""
-        shown = [{"item_id": item.external_id, "title": item.title, "action": "new", "fields": []}
-                 for item in new[:CHANGES_SHOWN]]
-        updated = changed[: max(CHANGES_SHOWN - len(shown), 0)]
-        before = {item.external_id: item for item in
-                  self.scoped(Item).filter(external_id__in=[item.external_id for item in updated])}
-        for item in updated:
-            old = before[item.external_id]
-            fields = [{"name": name, "old": value, "new": item.field_values()[name]}
-                      for name, value in old.field_values().items() if item.field_values()[name] != value]
-            if old.is_deleted:
-                fields.append({"name": "is_deleted", "old": True, "new": False})
-            shown.append({"item_id": item.external_id, "title": item.title, "action": "updated", "fields": fields})
-        return shown
 
 
 class UploadConfirmView(TenantViewMixin, View):
-    """Step 2: write the previewed rows; upsert_items validates them again, all or nothing."""
+    """Step 2: write the previewed good rows, merged again with the items as they are now; all or nothing."""
 
     manage_required = True
 
@@ -123,15 +107,87 @@ class UploadConfirmView(TenantViewMixin, View):
         if upload.get("tenant") != self.tenant.pk or upload.get("token") != request.POST.get("token"):
             messages.error(request, "That preview is no longer current; upload the file again.")
             return redirect("ui:upload", tenant_slug=self.tenant.slug)
+        if not upload["rows"]:
+            messages.error(request, "Nothing to import: every row has an error.")
+            return redirect("ui:upload", tenant_slug=self.tenant.slug)
+        rows = catalogue_upload.rows_to_import(self.tenant, upload["rows"], set(upload["present"]))
         try:
-            result = catalogue.upsert_items(self.tenant, upload["rows"], strict_keys=False)
+            result = catalogue.upsert_items(self.tenant, rows, strict_keys=False)
         except catalogue.BatchInvalid as exc:
             messages.error(request, f"Nothing was imported: {len(exc.errors)} rows are invalid now. Upload again.")
             return redirect("ui:upload", tenant_slug=self.tenant.slug)
         except catalogue.ConcurrentUpsert:
             messages.error(request, "Nothing was imported: another import is writing the same items. Try again.")
             return redirect("ui:upload", tenant_slug=self.tenant.slug)
-        request.session.pop(UPLOAD_SESSION_KEY, None)
-        messages.success(request, f"Imported: {result.created} new, {result.updated} updated, "
-                                  f"{result.unchanged} unchanged.")
+        upload["rows"], upload["token"] = [], ""  # the rejected rows stay downloadable
+        request.session[UPLOAD_SESSION_KEY] = upload
+        skipped = len(upload["rejected"])
+        messages.success(request, f"Imported: {result.created} new, {result.updated} updated, {result.unchanged} "
+                                  f"unchanged." + (f" {skipped} rows with errors were skipped." if skipped else ""))
+        return redirect("ui:items", tenant_slug=self.tenant.slug)
+
+
+class UploadRejectedView(TenantViewMixin, View):
+    """The last preview's rows with errors, as CSV with their line and reason, to fix and upload again."""
+
+    manage_required = True
+
+    def get(self, request, tenant_slug):
+        upload = request.session.get(UPLOAD_SESSION_KEY) or {}
+        if upload.get("tenant") != self.tenant.pk:
+            raise Http404("No upload preview in this session.")
+        lines = csv_export.csv_lines([["line", "error", *upload["columns"]], *upload["rejected"]])
+        return csv_export.csv_download(lines, f"{self.tenant.slug}-rejected-rows.csv")
+
+
+class ItemEditView(TenantViewMixin, FormView):
+    """Edit one item's fields; the same validation as the API (services/rows.py), then one upsert."""
+
+    form_class = ItemForm
+    template_name = "ui/items/edit.html"
+    manage_required = True
+    section = "items"
+
+    @cached_property
+    def item(self) -> Item:
+        return self.get_scoped_or_404(Item, external_id=self.kwargs["external_id"], is_deleted=False)
+
+    def get_initial(self) -> dict:
+        return ItemForm.initial_for(self.item)
+
+    def get_context_data(self, **kwargs) -> dict:
+        return super().get_context_data(item=self.item, **kwargs)
+
+    def form_valid(self, form):
+        row = {"item_id": self.item.external_id, **form.row()}
+        clean, errors = catalogue.validate_items([row], strict_keys=False)
+        if errors:
+            for error in errors:
+                form.add_error(error.field if error.field in form.fields else None, error.message)
+            return self.form_invalid(form)
+        catalogue.upsert_items(self.tenant, clean, strict_keys=False)
+        messages.success(self.request, f"Saved {self.item.external_id}.")
+        return redirect("ui:item", tenant_slug=self.tenant.slug, external_id=self.item.external_id)
+
+
+class ItemDeleteView(TenantViewMixin, DetailView):
+    """Confirm, then delete an item (soft: it leaves recommendations at once; events about it stay)."""
+
+    model = Item
+    slug_field = "external_id"
+    slug_url_kwarg = "external_id"
+    template_name = "ui/items/confirm_delete.html"
+    manage_required = True
+    section = "items"
+
+    def safely_get_queryset(self, queryset):
+        return queryset.filter(is_deleted=False)
+
+    def get_context_data(self, **kwargs) -> dict:
+        return super().get_context_data(n_events=self.scoped(Event).filter(item=self.object).count(), **kwargs)
+
+    def post(self, request, tenant_slug, external_id):
+        item = self.get_object()
+        catalogue.soft_delete_item(item)
+        messages.success(request, f"Deleted {item.external_id} ({item.title}): it is no longer recommended.")
         return redirect("ui:items", tenant_slug=self.tenant.slug)
