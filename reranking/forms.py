@@ -18,20 +18,6 @@ from reranking.services.identity import LOCKED_MESSAGE
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 MAX_PREVIEW_CANDIDATES = 200
 
-# One example per kind, from the params schema in reranking/rules.py; the form shows them beside params.
-EXAMPLES = {
-    "filter": {"when": {"field": "available", "op": "eq", "value": False}},
-    "boost": {"when": {"field": "category", "op": "in", "value": ["Books", "Music"]}, "weight": 0.2},
-    "bury": {"when": {"field": "attributes.brand", "op": "eq", "value": "Acme"}, "weight": 0.5},
-    "diversity": {"max_per_category": 2, "top": 10},
-    "pin": {"item_id": "sku-42", "position": 1},
-}
-
-
-def examples_json() -> list[tuple[str, str]]:
-    return [(kind, json.dumps(example)) for kind, example in EXAMPLES.items()]
-
-
 def params_schema() -> str:
     """Return the 'Params schema' section of the rule engine's docstring (the one source of truth)."""
     doc = engine.__doc__ or ""
@@ -59,8 +45,9 @@ class RuleForm(forms.ModelForm):
     """A re-rank rule. The model's clean() runs the engine's validation and names the failing field."""
 
     params = PrettyJSONField(
-        widget=forms.Textarea(attrs={"rows": 10, "spellcheck": "false", "class": "mono"}),
-        help_text="JSON; see the schema and examples beside this field.",
+        initial=dict,
+        widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false", "class": "mono"}),
+        help_text="The rule as JSON (the builder above writes it); see the schema and examples.",
     )
 
     class Meta:

@@ -14,10 +14,12 @@ from django.views import View
 from django.views.generic import CreateView, DeleteView, ListView, UpdateView
 
 from reranking import rules as engine
-from reranking.forms import PreviewForm, RuleForm, examples_json, params_schema
+from reranking.forms import PreviewForm, RuleForm, params_schema
 from reranking.models import Item, Rule
 from reranking.services import identity, serving
 from tenants.web import TenantViewMixin
+
+from . import rule_builder
 
 
 class PreviewMixin:
@@ -103,7 +105,9 @@ class RuleFormMixin(PreviewMixin):
 
     def get_context_data(self, **kwargs) -> dict:
         kwargs.setdefault("preview_form", PreviewForm(prefix="p"))
-        return super().get_context_data(examples=examples_json(), schema=params_schema(), **kwargs)
+        vocabulary = rule_builder.vocabulary(self.tenant)
+        return super().get_context_data(examples=rule_builder.examples(vocabulary), schema=params_schema(),
+                                        vocabulary=vocabulary, **kwargs)
 
     def post(self, request, *args, **kwargs):
         if "preview" not in request.POST:
@@ -117,8 +121,9 @@ class RuleFormMixin(PreviewMixin):
             draft = dataclasses.replace(form.instance.as_engine_rule(), id=form.instance.pk or "draft")
             rules = [r for r in self.saved_rules() if r.id != form.instance.pk] + [draft]
             preview = self.run_preview(preview_form, rules)
+        warnings = rule_builder.warnings(self.tenant, form.instance, preview) if form.is_valid() else []
         return self.render_to_response(self.get_context_data(form=form, preview_form=preview_form, preview=preview,
-                                                             previewed=True))
+                                                             previewed=True, warnings=warnings))
 
     def form_valid(self, form):
         response = super().form_valid(form)
