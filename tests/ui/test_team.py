@@ -104,3 +104,15 @@ def test_login_is_locked_after_five_wrong_passwords_with_a_clear_message(alice):
     # Another address is not locked out: nobody can lock an owner out from elsewhere.
     other = Client(REMOTE_ADDR="10.9.8.7")
     assert other.post("/accounts/login/", {"username": "alice", "password": "pw-alice"}).status_code == 302
+
+
+def test_an_invite_expires_after_seven_days(owner, url, alice):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    link = invite_link(owner, url)
+    invite = Invite.objects.get(tenant=alice.tenant)
+    assert timedelta(days=6, hours=23) < invite.expires_at - invite.created_at <= timedelta(days=7)
+    Invite.objects.filter(pk=invite.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert Client().get(link).status_code == 410
