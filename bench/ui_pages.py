@@ -73,6 +73,7 @@ def main() -> None:
     )
     from django.conf import settings
     from django.core.management import call_command
+    from django.db import connection
     from django.test import Client
 
     from reranking.demo_data import generate
@@ -90,6 +91,8 @@ def main() -> None:
         items, events = generate(n_users=max(600, round(600 * args.events / 12_000)))
         import_items(tenant, items, progress=False)
         import_events(tenant, events, progress=False)
+        with connection.cursor() as cursor:  # what autovacuum does soon after a bulk load, so plans are real
+            cursor.execute("ANALYZE reranking_event; ANALYZE reranking_enduser; ANALYZE reranking_item")
         if not args.no_train:
             call_command("train_tenant", slug)
         if args.no_train:
