@@ -1,7 +1,8 @@
-"""Time every tenant admin page on a demo-sized tenant (800 items, 600 users, ~12k events).
+"""Time every tenant admin page on a tenant of the generated demo shop, by default ~100,000 events.
 
-    .venv/bin/python bench/ui_pages.py [--repeat 20] [--no-train]
+    .venv/bin/python bench/ui_pages.py [--repeat 20] [--events 100000] [--no-train]
 
+--events sets the size (the demo itself is 600 users, ~12k events; users scale to reach the target).
 Seeds the generated demo shop (the `seed_demo` data) as a fresh tenant on PostgreSQL + Redis, trains
 and precomputes it in-process (2 epochs: the pages, not the model, are measured) unless --no-train,
 adds a rule and a history of versions, then requests each page through Django's full middleware
@@ -32,9 +33,13 @@ def pages(slug: str, user: str, item: str, version: int | None) -> dict[str, str
         "models": f"{base}/models/", "privacy": f"{base}/privacy/", "keys": f"{base}/keys/",
         "explorer": f"{base}/explorer/", "explorer (user)": f"{base}/explorer/?user={user}",
     }
+    found["team"] = f"{base}/team/"
+    found["item edit"] = f"{base}/edit-item/{item}"
     if version:
         found["model detail"] = f"{base}/models/{version}/"
         found["model status (JSON)"] = f"{base}/models/{version}/status"
+        if version > 1:
+            found["model compare"] = f"{base}/models/compare/{version - 1}/{version}/"
     return found
 
 
@@ -57,7 +62,9 @@ def measure(client, url: str, repeat: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=20)
-    parser.add_argument("--no-train", action="store_true", help="skip training (no active model)")
+    parser.add_argument("--no-train", action="store_true",
+                        help="skip training: two versions with metrics stand in (no rankings, so no active model)")
+    parser.add_argument("--events", type=int, default=100_000, help="about this many events (default 100,000)")
     args = parser.parse_args()
     redis = os.environ.get("REDIS_URL", DEFAULT_REDIS_URL)
     setup_django(
@@ -66,6 +73,7 @@ def main() -> None:
     )
     from django.conf import settings
     from django.core.management import call_command
+    from django.db import connection
     from django.test import Client
 
     from reranking.demo_data import generate
@@ -80,11 +88,19 @@ def main() -> None:
     slug = f"bench-ui-{stamp}"
     tenant = ensure_tenant(slug, "UI bench", f"bench-ui-{stamp}", "pw")
     try:
-        items, events = generate()
+        items, events = generate(n_users=max(600, round(600 * args.events / 12_000)))
         import_items(tenant, items, progress=False)
         import_events(tenant, events, progress=False)
+        with connection.cursor() as cursor:  # what autovacuum does soon after a bulk load, so plans are real
+            cursor.execute("ANALYZE reranking_event; ANALYZE reranking_enduser; ANALYZE reranking_item")
         if not args.no_train:
             call_command("train_tenant", slug)
+        if args.no_train:
+            metrics = {"validation": {"reranker": {"ndcg@10": 0.37}},
+                       "methods": [{"name": "reranker", "ndcg@10": 0.37}, {"name": "item_knn", "ndcg@10": 0.30}]}
+            for number in (1, 2):
+                ModelVersion.objects.create(tenant=tenant, number=number, status="succeeded", metrics=metrics,
+                                            n_events=len(events), config={"max_epochs": number})
         Rule.objects.create(tenant=tenant, name="books up", kind="boost",
                             params={"when": {"field": "category", "op": "eq", "value": "Books"}, "weight": 0.2})
         ApiKey.issue(tenant, "bench", [Scope.READ])

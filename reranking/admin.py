@@ -3,8 +3,14 @@ millions of rows (no unbounded COUNT, no SELECT DISTINCT for filter choices, ind
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected
 from django.core.paginator import Paginator
+from django.shortcuts import redirect
+from django.template.defaultfilters import pluralize
+from django.urls import reverse
 from django.utils.functional import cached_property
+from django_celery_results.admin import TaskResultAdmin
+from django_celery_results.models import TaskResult
 
 from reranking.services import precompute, training
 from tenants.models import DEFAULT_EVENT_TYPES
@@ -38,6 +44,21 @@ class EventTypeFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         return queryset.filter(event_type=self.value()) if self.value() else queryset
+
+
+def retrain_tenants(model_admin: admin.ModelAdmin, request, tenants) -> None:
+    """Queue a training run per tenant; say which were queued and which already had one in flight."""
+    for tenant in tenants:
+        try:
+            run, created = training.request_training(tenant, trigger="admin")
+        except training.QueueUnavailable as exc:
+            model_admin.message_user(request, f"{tenant}: {exc}", messages.ERROR)
+            continue
+        if created:
+            model_admin.message_user(request, f"{tenant}: v{run.number} queued.", messages.SUCCESS)
+        else:
+            model_admin.message_user(request, f"{tenant}: nothing queued, v{run.number} is already {run.status} "
+                                              "(one run at a time).", messages.WARNING)
 
 
 class BigTableAdmin(admin.ModelAdmin):
@@ -97,7 +118,7 @@ class ShardInline(admin.TabularInline):
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "tenant", "number", "status", "phase", "progress", "is_active", "ndcg", "dp",
+    list_display = ["__str__", "status", "phase", "progress", "is_active", "ndcg", "dp",
                     "trigger", "created_at", "finished_at"]
     list_filter = ["status", "is_active", "trigger", "tenant"]
     search_fields = ["tenant__slug"]
@@ -108,6 +129,32 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False  # a version is a training run: use the retrain action
+
+    # --- deleting: never the active version (serving would silently fall back to popular) -----------
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if "delete_selected" in actions:
+            _, name, description = actions["delete_selected"]
+            actions["delete_selected"] = (type(self).delete_inactive, name, description)
+        return actions
+
+    def delete_inactive(self, request, queryset):
+        """Django's bulk delete, refused (nothing deleted) when the selection holds an active version."""
+        active = [str(v) for v in queryset.filter(is_active=True).select_related("tenant")]
+        if active:
+            self.message_user(request, f"Nothing was deleted: {', '.join(active)} serves recommendations now. "
+                                       "Activate another version first.", messages.ERROR)
+            return None
+        return delete_selected(self, request, queryset)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        version = self.get_object(request, object_id)
+        if version is not None and version.is_active:
+            self.message_user(request, f"{version} serves recommendations now and cannot be deleted. "
+                                       "Activate another version first.", messages.ERROR)
+            return redirect(reverse("admin:reranking_modelversion_change", args=[version.pk]))
+        return super().delete_view(request, object_id, extra_context)
 
     @admin.display(description="val NDCG@10")
     def ndcg(self, obj: ModelVersion) -> str:
@@ -120,19 +167,17 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retrain the selected versions' tenants")
     def retrain(self, request, queryset):
-        for tenant in {version.tenant for version in queryset.select_related("tenant")}:
-            try:
-                run, created = training.request_training(tenant, trigger="admin")
-            except training.QueueUnavailable as exc:
-                self.message_user(request, f"{tenant}: {exc}", messages.ERROR)
-                continue
-            state = "queued" if created else f"already {run.status}"
-            level = messages.SUCCESS if created else messages.INFO
-            self.message_user(request, f"{tenant}: v{run.number} {state}.", level)
+        retrain_tenants(self, request, {version.tenant for version in queryset.select_related("tenant")})
 
-    @admin.action(description="Activate (or roll back to) the selected versions")
+    @admin.action(description="Activate (or roll back to) the selected version")
     def activate(self, request, queryset):
-        for version in queryset.select_related("tenant"):
+        versions = list(queryset.select_related("tenant"))
+        tenants = [v.tenant_id for v in versions]
+        if len(tenants) != len(set(tenants)):
+            self.message_user(request, "Nothing was activated: a tenant has one active version, so select at most "
+                                       "one version per tenant.", messages.ERROR)
+            return
+        for version in versions:
             try:
                 outcome = precompute.request_activation(version)
             except ValueError as exc:
@@ -142,8 +187,12 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Cancel the selected queued or running trainings")
     def cancel(self, request, queryset):
-        cancelled = sum(training.cancel(version) for version in queryset)
-        self.message_user(request, f"Cancelled {cancelled} runs.", messages.SUCCESS)
+        cancelled = sum(training.cancel(version, by=request.user) for version in queryset)
+        if cancelled:
+            self.message_user(request, f"Cancelled {cancelled} run{pluralize(cancelled)}.", messages.SUCCESS)
+        else:
+            self.message_user(request, "Nothing was cancelled: none of the selected runs was queued or running.",
+                              messages.WARNING)
 
 
 @admin.register(Rule)
@@ -201,4 +250,18 @@ class ErasureRecordAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+# Celery's task results are written by workers only: no add, no edit (django_celery_results registers
+# them editable).
+admin.site.unregister(TaskResult)
+
+
+@admin.register(TaskResult)
+class ReadOnlyTaskResultAdmin(TaskResultAdmin):
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
         return False

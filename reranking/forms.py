@@ -8,27 +8,15 @@ from django import forms
 from django.conf import settings
 
 from reranking import rules as engine
+from reranking.importers import CatalogueFile, read_catalogue_csv
 from reranking.models import Item, PrivacySettings, Rule
 from reranking.services import identity
+from reranking.services import retention_preview as privacy_preview
 from reranking.services.identity import LOCKED_MESSAGE
 
 # The largest CSV the upload page accepts; bigger catalogues go through the API or import_catalogue.
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 MAX_PREVIEW_CANDIDATES = 200
-
-# One example per kind, from the params schema in reranking/rules.py; the form shows them beside params.
-EXAMPLES = {
-    "filter": {"when": {"field": "available", "op": "eq", "value": False}},
-    "boost": {"when": {"field": "category", "op": "in", "value": ["Books", "Music"]}, "weight": 0.2},
-    "bury": {"when": {"field": "attributes.brand", "op": "eq", "value": "Acme"}, "weight": 0.5},
-    "diversity": {"max_per_category": 2, "top": 10},
-    "pin": {"item_id": "sku-42", "position": 1},
-}
-
-
-def examples_json() -> list[tuple[str, str]]:
-    return [(kind, json.dumps(example)) for kind, example in EXAMPLES.items()]
-
 
 def params_schema() -> str:
     """Return the 'Params schema' section of the rule engine's docstring (the one source of truth)."""
@@ -57,8 +45,9 @@ class RuleForm(forms.ModelForm):
     """A re-rank rule. The model's clean() runs the engine's validation and names the failing field."""
 
     params = PrettyJSONField(
-        widget=forms.Textarea(attrs={"rows": 10, "spellcheck": "false", "class": "mono"}),
-        help_text="JSON; see the schema and examples beside this field.",
+        initial=dict,
+        widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false", "class": "mono"}),
+        help_text="The rule as JSON (the builder above writes it); see the schema and examples.",
     )
 
     class Meta:
@@ -122,24 +111,55 @@ class PreviewForm(forms.Form):
 class UploadForm(forms.Form):
     file = forms.FileField(label="Catalogue CSV", widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}))
 
-    def clean_file(self) -> list[dict]:
-        """Return the parsed rows (not yet validated; the preview shows row errors)."""
-        from reranking.services.catalogue import read_item_csv
-
+    def clean_file(self) -> CatalogueFile:
+        """Return the parsed file (not yet validated; the preview shows row errors with their lines)."""
         upload = self.cleaned_data["file"]
         if upload.size > MAX_UPLOAD_BYTES:
             raise forms.ValidationError(f"The file is {upload.size:,} bytes; the limit here is {MAX_UPLOAD_BYTES:,}.")
         try:
-            rows = read_item_csv(upload.read())
-        except UnicodeDecodeError:
-            raise forms.ValidationError("The file is not UTF-8 text.")
+            parsed = read_catalogue_csv(upload.read())
         except ValueError as exc:
             raise forms.ValidationError(str(exc))
-        if not rows:
+        if not parsed.rows:
             raise forms.ValidationError("The file has a header but no rows.")
-        if len(rows) > settings.RECS_MAX_BATCH:
-            raise forms.ValidationError(f"At most {settings.RECS_MAX_BATCH:,} rows per upload; got {len(rows):,}.")
-        return rows
+        if len(parsed.rows) > settings.RECS_MAX_BATCH:
+            raise forms.ValidationError(f"At most {settings.RECS_MAX_BATCH:,} rows per upload; got {len(parsed.rows):,}.")
+        return parsed
+
+
+class ItemForm(forms.Form):
+    """One item's fields as text; services/rows.py validates them exactly as it does API rows."""
+
+    title = forms.CharField(max_length=500)
+    category = forms.CharField(max_length=200, required=False)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}))
+    tags = forms.CharField(required=False, help_text="Separated by commas.")
+    price = forms.CharField(required=False, help_text="Empty for no price.")
+    available = forms.BooleanField(required=False, label="Available (can be recommended)")
+    attributes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4, "class": "mono"}),
+                                 help_text="One per line, as key: value.")
+
+    @staticmethod
+    def initial_for(item: Item) -> dict:
+        attributes = item.attributes if isinstance(item.attributes, dict) else {}
+        return {"title": item.title, "category": item.category, "description": item.description,
+                "tags": ", ".join(map(str, item.tags or [])), "price": "" if item.price is None else item.price,
+                "available": item.available, "attributes": "\n".join(f"{k}: {v}" for k, v in attributes.items())}
+
+    def clean_attributes(self) -> dict:
+        attributes = {}
+        for n, line in enumerate(self.cleaned_data["attributes"].splitlines(), start=1):
+            if not line.strip():
+                continue
+            key, sep, value = line.partition(":")
+            if not sep or not key.strip():
+                raise forms.ValidationError(f"Line {n}: write key: value.")
+            attributes[key.strip()] = value.strip()
+        return attributes
+
+    def row(self) -> dict:
+        data = self.cleaned_data
+        return {**data, "tags": [t.strip() for t in data["tags"].split(",") if t.strip()]}
 
 
 class PrivacyForm(forms.ModelForm):
@@ -171,10 +191,19 @@ class PrivacyForm(forms.ModelForm):
     KEEP_WHEN_MISSING = ("dp_training_epsilon", "dp_training_delta", "max_examples_per_user", "analytics_epsilon",
                          "analytics_max_per_user")
 
+    # Guards on what cannot be undone: a retention that deletes events needs the box ticked (the page
+    # says how many go), and pseudonymous ids need the tenant's slug typed; once on, they show locked.
+    confirm_retention = forms.BooleanField(required=False, label="Yes, delete these interactions")
+    confirm_pseudonyms = forms.CharField(required=False, max_length=100, label="Type the tenant's slug to confirm")
+
     def __init__(self, *args, read_only: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         for name in self.KEEP_WHEN_MISSING:
             self.fields[name].required = False
+        self.retention_preview: privacy_preview.RetentionPreview | None = None
+        self.pseudonyms_locked = bool(self.instance.pseudonymous_ids)
+        if self.pseudonyms_locked:
+            self.fields["pseudonymous_ids"].disabled = True  # a disabled field keeps the saved value: on
         if read_only:
             for field in self.fields.values():
                 field.disabled = True
@@ -190,6 +219,15 @@ class PrivacyForm(forms.ModelForm):
         for name in self.KEEP_WHEN_MISSING:
             if data.get(name) is None and name not in self.errors:
                 data[name] = getattr(self.instance, name)
+        tenant = self.instance.tenant
+        if "retention_days" not in self.errors:
+            preview = privacy_preview.retention_preview(tenant, self.instance.retention_days, data.get("retention_days"))
+            if preview is not None and preview.n_events and not data.get("confirm_retention"):
+                self.retention_preview = preview
+                self.add_error("confirm_retention", f"{preview.sentence} Tick the box to confirm, or choose a longer period.")
+        if data.get("pseudonymous_ids") and not self.instance.pseudonymous_ids \
+                and (data.get("confirm_pseudonyms") or "").strip() != tenant.slug:
+            self.add_error("confirm_pseudonyms", f"Pseudonymous ids can never be turned off. Type {tenant.slug} to turn them on.")
         return data
 
 

@@ -1,6 +1,8 @@
 """Web UI for tenant admins (server-rendered): login, tenant picker, and each tenant's pages under /t/<slug>/."""
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from . import views
 
@@ -10,9 +12,12 @@ tenant_pages = [
     path("", views.DashboardView.as_view(), name="dashboard"),
     path("items/", views.ItemListView.as_view(), name="items"),
     path("items/export.csv", views.ItemExportView.as_view(), name="items-export"),
+    path("edit-item/<path:external_id>", views.ItemEditView.as_view(), name="item-edit"),
+    path("delete-item/<path:external_id>", views.ItemDeleteView.as_view(), name="item-delete"),
     path("items/<path:external_id>", views.ItemDetailView.as_view(), name="item"),
     path("upload/", views.UploadView.as_view(), name="upload"),
     path("upload/confirm/", views.UploadConfirmView.as_view(), name="upload-confirm"),
+    path("upload/rejected.csv", views.UploadRejectedView.as_view(), name="upload-rejected"),
     path("rules/", views.RuleListView.as_view(), name="rules"),
     path("rules/new/", views.RuleCreateView.as_view(), name="rule-new"),
     path("rules/<int:pk>/", views.RuleUpdateView.as_view(), name="rule-edit"),
@@ -25,19 +30,27 @@ tenant_pages = [
     path("models/<int:number>/status", views.ModelStatusView.as_view(), name="model-status"),
     path("models/<int:number>/activate/", views.ModelActivateView.as_view(), name="model-activate"),
     path("models/<int:number>/cancel/", views.ModelCancelView.as_view(), name="model-cancel"),
+    path("models/compare/<int:a>/<int:b>/", views.ModelCompareView.as_view(), name="model-compare"),
     path("privacy/", views.PrivacyView.as_view(), name="privacy"),
     path("keys/", views.ApiKeyListView.as_view(), name="keys"),
     path("keys/<int:pk>/revoke/", views.ApiKeyRevokeView.as_view(), name="key-revoke"),
     path("explorer/", views.ExplorerView.as_view(), name="explorer"),
+    path("team/", views.TeamView.as_view(), name="team"),
+    path("team/<int:pk>/role/", views.MemberRoleView.as_view(), name="member-role"),
+    path("team/<int:pk>/remove/", views.MemberRemoveView.as_view(), name="member-remove"),
+    path("team/invites/<int:pk>/revoke/", views.InviteRevokeView.as_view(), name="invite-revoke"),
 ]
 
 urlpatterns = [
     path("", views.home, name="home"),
+    # Browsers ask for /favicon.ico on pages without an icon link (the staff admin).
+    path("favicon.ico", RedirectView.as_view(url=static("ui/favicon.svg"), permanent=True), name="favicon"),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(template_name="registration/login.html", redirect_authenticated_user=True),
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(next_page="ui:login"), name="logout"),
+    path("invite/<str:token>/", views.AcceptInviteView.as_view(), name="invite"),
     path("t/<slug:tenant_slug>/", include(tenant_pages)),
 ]

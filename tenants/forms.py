@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from django import forms
 
-from .models import Scope
+from .models import Role, Scope
 
 SCOPE_HELP = {
     Scope.READ: "read: recommendations, catalogue and events",
@@ -19,3 +19,15 @@ class ApiKeyForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         initial=[Scope.READ],
     )
+
+
+class InviteForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.VIEWER,
+                             help_text="Viewers read; admins also change the catalogue, rules, models and keys; "
+                                       "owners also manage the team.")
+    note = forms.CharField(max_length=200, required=False, label="For (optional)",
+                           help_text="A reminder of whom the link is for, e.g. their e-mail address.")
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices)

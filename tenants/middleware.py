@@ -7,6 +7,7 @@ import logging
 import re
 import uuid
 
+from axes.middleware import AxesMiddleware
 from django.conf import settings
 from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.contrib.messages.middleware import MessageMiddleware
@@ -100,3 +101,7 @@ class BrowserAuthenticationMiddleware(BrowserOnly, AuthenticationMiddleware):
 
 class BrowserMessageMiddleware(BrowserOnly, MessageMiddleware):
     pass
+
+
+class BrowserAxesMiddleware(BrowserOnly, AxesMiddleware):
+    """Login throttling's lockout page; the API authenticates with keys and never logs in."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
@@ -155,3 +156,49 @@ class ApiKey(TenantOwned):
             return None
         lookup, sep, secret = raw[len(KEY_PREFIX) :].partition("_")
         return lookup if sep and secret and len(lookup) == 12 else None
+
+
+INVITE_DAYS = 7
+
+
+class Invite(TenantOwned):
+    """A one-time link that makes whoever opens it (and signs in or up) a member with `role`.
+
+    Only a hash of the link's token is stored; the link is shown once, to the owner who made it.
+    """
+
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
+    note = models.CharField(max_length=200, blank=True, default="", help_text="Who it is for, e.g. an e-mail address.")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "-created_at"], name="invite_tenant_created")]
+
+    def __str__(self) -> str:
+        return f"invite to {self.tenant} as {self.role}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.accepted_at is None and self.revoked_at is None and self.expires_at > timezone.now()
+
+    @classmethod
+    @sensitive_variables("token")
+    def issue(cls, tenant: Tenant, role: str, created_by, note: str = "") -> tuple["Invite", str]:
+        """Create an invite; return it with the token for its link (never stored, never shown again)."""
+        token = secrets.token_urlsafe(32)
+        invite = cls.objects.create(tenant=tenant, role=role, note=note, token_hash=hash_key(token), created_by=created_by,
+                                    expires_at=timezone.now() + timedelta(days=INVITE_DAYS))
+        return invite, token
+
+    @classmethod
+    @sensitive_variables("token")
+    def find(cls, token: str) -> "Invite | None":
+        """Return the invite of a link's token (open or not), or None."""
+        return cls.objects.select_related("tenant").filter(token_hash=hash_key(token)).first()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
@@ -26,7 +26,17 @@ def embed_items(tenant_id: int) -> int:
     return len(recomputed)
 
 
+class TrainTask(Task):
+    """A training task's id is derived from its run (training.task_id), so cancelling a run can revoke it."""
+
+    def apply_async(self, args=None, kwargs=None, task_id=None, **options):
+        if task_id is None and args and len(args) == 2:
+            task_id = training.task_id(*args)
+        return super().apply_async(args, kwargs, task_id=task_id, **options)
+
+
 @shared_task(
+    base=TrainTask,
     name="worker.tasks.train_reranker",
     soft_time_limit=settings.RECS_TRAINING_SOFT_LIMIT,
     time_limit=settings.RECS_TRAINING_SOFT_LIMIT + 300,

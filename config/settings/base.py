@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "tenants",
     "reranking",
     "worker",
+    "axes",
 ]
 
 # Session, auth and messages run for web pages only: /api/v1/ authenticates with API keys (tenants/middleware.py).
@@ -54,6 +55,7 @@ MIDDLEWARE = [
     "tenants.middleware.BrowserAuthenticationMiddleware",
     "tenants.middleware.BrowserMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "tenants.middleware.BrowserAxesMiddleware",  # last, as django-axes asks
 ]
 
 TEMPLATES = [
@@ -126,6 +128,21 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
+
+# --- Login throttling (django-axes) ----------------------------------------------------------
+# https://django-axes.readthedocs.io/en/latest/4_configuration.html
+# A username is locked from one address after AXES_FAILURE_LIMIT wrong passwords, for AXES_COOLOFF_TIME
+# hours (by username and address together, so nobody can lock an owner out from elsewhere).
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", 0.25)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
+# Its middleware runs as tenants.middleware.BrowserAxesMiddleware (a subclass that skips the API), which
+# the check, looking for the exact path, does not see.
+SILENCED_SYSTEM_CHECKS = ["axes.W002"]
 
 # --- Static and media -------------------------------------------------------------------------
 STATIC_URL = "/static/"

@@ -29,7 +29,12 @@ from .robust import bound_new_users
 from .sources import SOURCES, FirstStage, Queries, text_neighbours
 from .text import TextEncoder
 
+# progress(phase, fraction of that phase done) is called between steps; it may raise Cancelled to stop.
 Progress = Callable[[str, float], None]
+
+
+class Cancelled(Exception):
+    """Raised by a progress callback to stop training between two steps (the run was cancelled)."""
 
 
 @dataclass
@@ -297,8 +302,8 @@ def train(dataset: Dataset, config: RerankerConfig | None = None, *, item_embedd
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
             optimiser.step()
             schedule.step()
-            if step % 20 == 0:
-                report(f"training epoch {epoch}/{config.max_epochs}", step / len(steps))
+            # Every step: the callback is cheap (it writes at most once a second) and is where a cancel lands.
+            report(f"training epoch {epoch}/{config.max_epochs}", (epoch - 1 + step / len(steps)) / config.max_epochs)
         score = validate(net)
         history.append({"epoch": epoch, "val_ndcg@10": score, "seconds": time.perf_counter() - t})
         if score > best:
@@ -325,8 +330,11 @@ def train(dataset: Dataset, config: RerankerConfig | None = None, *, item_embedd
         metrics["validation"] = {**_metrics(val_lists, net, device, dataset.n_items),
                                  recall_key: recall_at(val_lists.cand, val_lists.targets)}
         if evaluate:
+            report("evaluating", 0.3)
             test_fs = _fit_first_stage(config, dataset, [split.history(u, "test") for u in range(dataset.n_users)], text_nn)
+            report("evaluating", 0.6)
             test_lists = _eval_lists(config, dataset, split, test_fs, "test")
+            report("evaluating", 0.8)
             metrics["methods"] = [{"name": n, **m} for n, m in _metrics(test_lists, net, device, dataset.n_items).items()]
             metrics[recall_key] = recall_at(test_lists.cand, test_lists.targets)
         report("evaluating", 1.0)

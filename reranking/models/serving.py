@@ -80,6 +80,7 @@ class PrivacySettings(TenantOwned):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant"], name="privacysettings_one_per_tenant")]
+        verbose_name_plural = "privacy settings"
 
     def clean(self) -> None:
         errors = {}

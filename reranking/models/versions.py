@@ -40,6 +40,7 @@ class TrainingPolicy(TenantOwned):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant"], name="trainingpolicy_one_per_tenant")]
+        verbose_name_plural = "training policies"
 
     @classmethod
     def for_tenant(cls, tenant: Tenant) -> "TrainingPolicy":
@@ -110,7 +111,8 @@ class ModelVersion(TenantOwned):
         ordering = ["-number"]
 
     def __str__(self) -> str:
-        return f"{self.tenant_id} v{self.number} ({self.status})"
+        state = f"{self.status}, active" if self.is_active else self.status
+        return f"{self.tenant.name} v{self.number} ({state})"
 
     @property
     def validation_ndcg(self) -> float | None:

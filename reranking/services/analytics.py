@@ -74,14 +74,13 @@ def dashboard_counts(tenant: Tenant) -> DashboardCounts:
     return DashboardCounts(**cache.remember(key, RELEASE_SECONDS, lambda: private_counts(tenant, epsilon, max_per_user).__dict__))
 
 
-def exact_counts(tenant: Tenant) -> DashboardCounts:
-    """Return the exact counts over the 30 days up to the latest event (an imported history still shows)."""
+def exact_counts(tenant: Tenant, today: date | None = None) -> DashboardCounts:
+    """Return the exact counts over the 30 days up to today (the dashboard says when the latest event was)."""
     events = Event.objects.for_tenant(tenant)
-    latest = events.order_by("-timestamp").values_list("timestamp", flat=True).first()
     n_users = EndUser.objects.for_tenant(tenant).count()
-    if latest is None:
+    if not events.exists():
         return DashboardCounts(per_day=[], popular=[], n_users=n_users, attributed=0)
-    days = day_bins(latest.date())
+    days = day_bins(today or timezone.now().date())
     window = events.filter(timestamp__gte=window_start(days))
     counts = {row["day"]: row["n"] for row in window.annotate(day=TruncDate("timestamp")).values("day").annotate(n=Count("id"))}
     popular = (

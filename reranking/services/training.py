@@ -23,7 +23,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from reranking.ml.config import RerankerConfig
-from reranking.ml.train import train
+from reranking.ml.train import Cancelled, train
 from reranking.models import IN_FLIGHT, Event, ModelVersion, PrivacySettings, RunStatus, TrainingPolicy
 from tenants.models import Tenant
 
@@ -44,6 +44,7 @@ class TrainingRefused(Exception):
 
 
 def overall_percent(phase: str, fraction: float) -> float:
+    phase = phase.removeprefix("DP ")  # DP-SGD's epochs fill the training share too
     for prefix, start, end in PHASES:
         if phase.startswith(prefix):
             return start + (end - start) * max(0.0, min(1.0, fraction))
@@ -76,7 +77,8 @@ class QueueUnavailable(Exception):
 
 def enqueue_training(run: ModelVersion) -> None:
     try:
-        queue.enqueue("worker.tasks.train_reranker", run.tenant_id, run.pk)
+        # Its task id is task_id(run), so cancel can revoke it (worker.tasks.TrainTask when loaded).
+        queue.enqueue("worker.tasks.train_reranker", run.tenant_id, run.pk, task_id=task_id(run.tenant_id, run.pk))
     except Exception as exc:  # noqa: BLE001 - any broker error: fail the run, tell the caller
         fail(run, f"Could not queue the training task: {exc.__class__.__name__}: {exc}")
         raise QueueUnavailable("The task queue is unavailable; try again shortly.") from exc
@@ -126,8 +128,12 @@ class Heartbeat:
 
 
 def set_progress(run: ModelVersion, phase: str, percent: float) -> None:
+    """Store the run's phase and progress; raise Cancelled when the run is no longer running (cancelled)."""
     run.phase, run.progress = phase[:100], round(max(run.progress, percent), 1)
-    ModelVersion.objects.filter(pk=run.pk).update(phase=run.phase, progress=run.progress, heartbeat_at=timezone.now())
+    still_running = ModelVersion.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
+        phase=run.phase, progress=run.progress, heartbeat_at=timezone.now())
+    if not still_running:
+        raise Cancelled(f"v{run.number} was cancelled")
 
 
 def artifact_dir(run: ModelVersion) -> Path:
@@ -212,6 +218,9 @@ def run_training(run_id: int, progress: Progress | None = None) -> ModelVersion 
     except TrainingRefused as exc:
         fail(run, str(exc))
         return None
+    except Cancelled:
+        log.info("training %s v%s stopped: cancelled", tenant.slug, run.number)
+        return None
     except Exception as exc:  # noqa: BLE001 - any training error ends the run, never the active model
         log.exception("training %s v%s failed", tenant.slug, run.number)
         fail(run, f"{exc.__class__.__name__}: {exc}\n\n{traceback.format_exc(limit=8)}")
@@ -265,13 +274,39 @@ def reap_stale_runs() -> list[int]:
     return ids
 
 
-def cancel(run: ModelVersion) -> bool:
-    """Cancel a queued or running run; a running worker notices before it saves and stops."""
-    return bool(
-        ModelVersion.objects.filter(pk=run.pk, status__in=IN_FLIGHT).update(
-            status=RunStatus.CANCELLED, phase="cancelled", finished_at=timezone.now()
-        )
-    )
+def cancel(run: ModelVersion, by=None) -> bool:
+    """Cancel a queued or running run; return False when it had already finished.
+
+    The run's row says who cancelled it and in which phase. A running worker notices at its next progress
+    report (at most about a second later, between two training steps) and stops; the queued task is
+    revoked so a worker that has not started it never does. The tenant's next run can be queued at once.
+    """
+    with transaction.atomic():
+        current = ModelVersion.objects.select_for_update().filter(pk=run.pk, status__in=IN_FLIGHT).first()
+        if current is None:
+            return False
+        name = getattr(by, "get_username", lambda: "")() or "the system"
+        where = "before it started" if current.status == RunStatus.QUEUED else \
+            f"at phase {current.phase} ({current.progress:.0f}%)"
+        note = f"Cancelled by {name} {where}."
+        ModelVersion.objects.filter(pk=run.pk).update(
+            status=RunStatus.CANCELLED, finished_at=timezone.now(), activation_note=note[:300])
+    revoke(run)
+    return True
+
+
+def task_id(tenant_id: int, run_id: int) -> str:
+    """The Celery task id of a run's training task: known without storing it, so cancel can revoke it."""
+    return f"train-{tenant_id}-{run_id}"
+
+
+def revoke(run: ModelVersion) -> None:
+    from config.celery_app import app
+
+    try:
+        app.control.revoke(task_id(run.tenant_id, run.pk))
+    except Exception:  # noqa: BLE001 - the broker is down: the worker still stops at its next progress report
+        log.warning("could not revoke the training task of run %s", run.pk, exc_info=True)
 
 
 def worker_name() -> str:

@@ -35,7 +35,8 @@ def test_log_in_and_upload_a_csv_with_a_bad_row(open_page, alice, catalogue, tmp
     error = page.locator("#row-errors tr.error-row")
     assert error.count() == 1
     assert "new-2" in error.inner_text() and "price" in error.inner_text()
-    assert page.locator("text=Confirm import").count() == 0
+    assert ">3<" in error.inner_html()  # the file's line 3
+    assert page.locator("text=Confirm import").count() == 0 and page.is_visible("text=Import the 2 good rows")
     shot(page, "upload-bad-row")
     assert not Item.objects.filter(external_id__startswith="new-").exists()
 
@@ -97,7 +98,9 @@ def simulate_training(tenant, stop: threading.Event) -> None:
         for status, phase, progress in steps:
             if stop.wait(1.2):
                 return
-            ModelVersion.objects.filter(pk=run.pk).update(status=status, phase=phase, progress=progress)
+            live = {"is_active": True, "activated_at": run.created_at} if status == "succeeded" else {}
+            ModelVersion.objects.filter(pk=run.pk).update(status=status, phase=phase, progress=progress,
+                                                          started_at=run.created_at, **live)
     finally:
         connection.close()
 
@@ -120,7 +123,8 @@ def test_start_training_and_watch_the_progress_bar_reach_done(open_page, alice, 
     finally:
         stop.set()
         worker.join(10)
-    assert "done (100%)" in page.inner_text("#training [data-label]")
+    assert page.inner_text("#training [data-label]").startswith("succeeded after")
+    assert "v1 is live: it is the first model trained on your data." in page.inner_text("#training [data-outcome]")
     assert page.locator("#training .progress.done").count() == 1
     assert page.eval_on_selector("#training .bar", "el => el.style.width") == "100%"
     assert len(polls) >= 4  # the page itself polled the status endpoint; no reload
@@ -152,12 +156,20 @@ def test_create_and_revoke_an_api_key(open_page, alice):
     shot(page, "api-key-revoked")
 
 
-@pytest.mark.parametrize("name", ["dashboard", "items", "rules", "models", "explorer", "privacy", "keys"])
+@pytest.mark.parametrize("name", ["dashboard", "items", "rules", "models", "explorer", "privacy", "keys", "team",
+                                  "compare", "item-edit"])
 def test_every_page_fits_a_phone(open_page, alice, ui_events, name):
+    for number in (1, 2):
+        ModelVersion.objects.create(tenant=alice.tenant, number=number, status="succeeded", rankings_ready=True,
+                                    metrics={"methods": [{"name": "reranker", "ndcg@10": 0.3 + number / 100},
+                                                         {"name": "item_knn", "ndcg@10": 0.2}]})
+    Rule.objects.create(tenant=alice.tenant, name="a rule with a long name to wrap", kind="boost",
+                        params={"when": {"field": "category", "op": "eq", "value": "books"}, "weight": 0.2})
     page = open_page(PHONE)
     login(page, "alice", "pw-alice")
     paths = {"dashboard": "", "items": "items/", "rules": "rules/", "models": "models/",
-             "explorer": "explorer/?user=ben", "privacy": "privacy/", "keys": "keys/"}
+             "explorer": "explorer/?user=ben", "privacy": "privacy/", "keys": "keys/", "team": "team/",
+             "compare": "models/compare/1/2/", "item-edit": "edit-item/sku-1"}
     page.goto(f"/t/{alice.tenant.slug}/{paths[name]}")
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], "the page scrolls sideways"
     shot(page, f"phone-{name}")

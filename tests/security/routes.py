@@ -16,6 +16,8 @@ PUBLIC = {
     "ui:login": "the login form",
     "ui:logout": "ends the session",
     "ui:home": "redirects a logged-in user to their own tenant (or lists their memberships)",
+    "ui:favicon": "redirects to the static icon",
+    "ui:invite": "an invite link: answers only to the unguessable token its recipient holds (tests/ui/test_team.py)",
 }
 # Django admin is not tenant-scoped: it is for staff (is_staff), whom a tenant's own users never are.
 STAFF_ONLY_PREFIX = "admin/"

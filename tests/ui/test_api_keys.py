@@ -10,8 +10,17 @@ from tenants.models import ApiKey
 pytestmark = pytest.mark.django_db
 
 
+def test_create_redirects_so_a_reload_creates_no_second_key(owner, url, alice):
+    response = owner.post(url("ui:keys"), {"name": "shop backend", "scopes": ["read"]})
+    assert response.status_code == 302 and response.url == url("ui:keys")
+    owner.get(url("ui:keys"))
+    reload = owner.get(url("ui:keys"))  # F5 on the page after the redirect is a GET: nothing is created
+    assert reload.status_code == 200
+    assert ApiKey.objects.for_tenant(alice.tenant).filter(name="shop backend").count() == 1
+
+
 def test_create_shows_the_secret_once(owner, url, alice):
-    response = owner.post(url("ui:keys"), {"name": "shop backend", "scopes": ["read", "ingest"]})
+    response = owner.post(url("ui:keys"), {"name": "shop backend", "scopes": ["read", "ingest"]}, follow=True)
     html = response.content.decode()
     secret = re.search(r'<code id="secret">([^<]+)</code>', html).group(1)
     key = ApiKey.objects.get(tenant=alice.tenant, name="shop backend")
@@ -22,7 +31,7 @@ def test_create_shows_the_secret_once(owner, url, alice):
 
 
 def test_the_new_key_works_against_the_api(owner, url):
-    html = owner.post(url("ui:keys"), {"name": "k", "scopes": ["read"]}).content.decode()
+    html = owner.post(url("ui:keys"), {"name": "k", "scopes": ["read"]}, follow=True).content.decode()
     secret = re.search(r'<code id="secret">([^<]+)</code>', html).group(1)
     from rest_framework.test import APIClient
 

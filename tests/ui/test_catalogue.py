@@ -58,3 +58,45 @@ def test_another_tenants_item_is_404(owner, url, charlie):
 def test_the_list_runs_a_fixed_number_of_queries(owner, url, catalogue, django_assert_max_num_queries):
     with django_assert_max_num_queries(8):
         owner.get(url("ui:items"))
+
+
+# --- edit and delete in the UI (issue 16) ----------------------------------------------------------
+
+
+def test_an_owner_edits_an_item(owner, url, alice, catalogue):
+    from reranking.models import Item
+
+    assert 'name="title" value="Item 1"' in owner.get(url("ui:item-edit", "sku-1")).content.decode()
+    response = owner.post(url("ui:item-edit", "sku-1"), {
+        "title": "Item one", "category": "books", "description": "", "tags": "gift, kids", "price": "3.50",
+        "available": "on", "attributes": "brand: Acme\ncolour: red"}, follow=True)
+    assert "Saved sku-1." in response.content.decode()
+    item = Item.objects.get(tenant=alice.tenant, external_id="sku-1")
+    assert (item.title, item.tags, str(item.price), item.attributes) == ("Item one", ["gift", "kids"], "3.50",
+                                                                        {"brand": "Acme", "colour": "red"})
+
+
+def test_an_invalid_edit_names_the_field_and_writes_nothing(owner, url, alice, catalogue):
+    from reranking.models import Item
+
+    html = owner.post(url("ui:item-edit", "sku-1"), {"title": "X", "price": "abc", "attributes": "no colon"}).content.decode()
+    assert "Line 1: write key: value." in html
+    html = owner.post(url("ui:item-edit", "sku-1"), {"title": "X", "price": "abc"}).content.decode()
+    assert "Must be a number." in html
+    assert Item.objects.get(tenant=alice.tenant, external_id="sku-1").title == "Item 1"
+
+
+def test_delete_asks_then_removes_the_item_from_the_catalogue(owner, url, alice, catalogue):
+    from reranking.models import Item
+
+    assert "Delete Item 2" in owner.get(url("ui:item-delete", "sku-2")).content.decode()
+    response = owner.post(url("ui:item-delete", "sku-2"), follow=True)
+    assert "Deleted sku-2 (Item 2)" in response.content.decode()
+    assert Item.objects.get(tenant=alice.tenant, external_id="sku-2").is_deleted
+
+
+def test_viewers_and_outsiders_cannot_edit_or_delete(viewer, outsider, url, alice, catalogue):
+    assert viewer.get(url("ui:item-edit", "sku-1")).status_code == 403
+    assert viewer.post(url("ui:item-delete", "sku-1")).status_code == 403
+    assert outsider.get(url("ui:item-edit", "sku-1")).status_code == 404
+    assert outsider.post(url("ui:item-delete", "sku-1")).status_code == 404

@@ -49,15 +49,23 @@ def test_confirm_writes_the_previewed_rows(owner, url, alice, catalogue):
     assert "no longer current" in again.content.decode()
 
 
-def test_a_bad_row_is_shown_with_its_line_and_nothing_can_be_imported(owner, url, alice, catalogue):
+def test_a_bad_row_is_shown_with_its_file_line_and_the_good_rows_can_be_imported(owner, url, alice, catalogue):
     before = items(alice.tenant)
     html = owner.post(url("ui:upload"), {"file": csv_file(BAD)}).content.decode()
-    assert "1 error" in html
+    assert "1 row with errors" in html
     row = re.search(r'<tr class="error-row">(.*?)</tr>', html, re.S).group(1)
-    assert ">5<" in row and "new-2" in row and "price" in row
-    assert "Confirm import" not in html
-    assert owner.post(url("ui:upload-confirm"), {"token": ""}).status_code == 302
+    assert ">5<" in row and "new-2" in row and "price" in row  # line 5 of the file (the header is line 1)
     assert items(alice.tenant) == before
+    assert "Import the 3 good rows" in html
+    rejected = owner.get(url("ui:upload-rejected"))
+    assert rejected["Content-Disposition"].endswith('-rejected-rows.csv"')
+    body = b"".join(rejected.streaming_content).decode()
+    assert body.splitlines()[0] == "line,error,item_id,title,category,tags,price,available,brand"
+    assert body.splitlines()[1].startswith("5,price: Must be a number.,new-2,Broken price")
+    token = re.search(r'name="token" value="([^"]+)"', html).group(1)
+    response = owner.post(url("ui:upload-confirm"), {"token": token}, follow=True)
+    assert "Imported: 1 new, 1 updated, 1 unchanged. 1 rows with errors were skipped." in response.content.decode()
+    assert not Item.objects.filter(tenant=alice.tenant, external_id="new-2").exists()
 
 
 def test_a_stale_token_is_refused(owner, url, alice, catalogue):
@@ -70,7 +78,7 @@ def test_a_stale_token_is_refused(owner, url, alice, catalogue):
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("name,price\nx,1\n", "needs a header row with at least item_id and title"),
+        ("name,price\nx,1\n", "The header needs an item_id column (read as comma-separated UTF-8: found name, price)"),
         ("item_id,title\n", "has a header but no rows"),
         ("item_id,title\na,b,c\n", "more cells than the header"),
     ],
@@ -96,3 +104,42 @@ def test_a_confirmed_upload_lands_in_the_uploaders_tenant_only(owner, url, alice
     owner.post(url("ui:upload-confirm"), {"token": token})
     assert Item.objects.for_tenant(alice.tenant).filter(external_id="new-1").exists()
     assert not Item.objects.for_tenant(charlie.tenant).exists()
+
+
+# --- files as spreadsheets save them; partial updates (issue 16) -----------------------------------
+
+
+def test_a_latin1_semicolon_file_is_read_and_the_preview_says_how(owner, url, alice, catalogue):
+    text = "item_id;title;available\nsku-1;Crème brûlée;yes\nnew-1;Café;NO\n"
+    upload = SimpleUploadedFile("excel.csv", text.encode("cp1252"), content_type="text/csv")
+    html = owner.post(url("ui:upload"), {"file": upload}).content.decode()
+    assert "Read as Latin-1 (Windows-1252), semicolon-separated, 2 rows." in html
+    token = re.search(r'name="token" value="([^"]+)"', html).group(1)
+    owner.post(url("ui:upload-confirm"), {"token": token})
+    assert Item.objects.get(tenant=alice.tenant, external_id="sku-1").title == "Crème brûlée"
+    assert Item.objects.get(tenant=alice.tenant, external_id="new-1").available is False
+
+
+def test_only_the_columns_in_the_file_change(owner, url, alice, catalogue):
+    from reranking.services.catalogue import upsert_items
+
+    upsert_items(alice.tenant, [{"item_id": "sku-1", "title": "Item 1", "description": "Kept words",
+                                 "tags": ["fragrance", "organic"], "attributes": {"brand": "Acme", "size": "L"},
+                                 "category": "books", "price": 1}])
+    html = owner.post(url("ui:upload"), {"file": csv_file("item_id,title,size\nsku-1,Item 1 new,XL\n")}).content.decode()
+    assert "no column for <strong>description, category, tags, price, available</strong>" in html
+    assert "<strong>title</strong>: Item 1 → Item 1 new" in html
+    assert "<strong>attributes</strong>: brand: Acme; size: L → brand: Acme; size: XL" in html  # text, not reprs
+    token = re.search(r'name="token" value="([^"]+)"', html).group(1)
+    owner.post(url("ui:upload-confirm"), {"token": token})
+    item = Item.objects.get(tenant=alice.tenant, external_id="sku-1")
+    assert (item.title, item.description, item.tags, item.category) == ("Item 1 new", "Kept words",
+                                                                       ["fragrance", "organic"], "books")
+    assert item.attributes == {"brand": "Acme", "size": "XL"} and item.price == 1
+
+
+def test_row_lines_count_multiline_cells_and_skip_blank_lines(owner, url, alice, catalogue):
+    text = 'item_id,title,price\nsku-1,"Two\nlines",1\n\nnew-9,Bad,abc\n'
+    html = owner.post(url("ui:upload"), {"file": csv_file(text)}).content.decode()
+    row = re.search(r'<tr class="error-row">(.*?)</tr>', html, re.S).group(1)
+    assert ">5<" in row and "new-9" in row  # header 1, a cell over lines 2-3, a blank line 4, then line 5

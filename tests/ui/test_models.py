@@ -1,6 +1,8 @@
 """Models: train now, the status the progress bar polls, history with metrics, activate and roll back."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.utils import timezone
 
@@ -53,9 +55,14 @@ def test_a_broker_outage_is_reported_and_does_not_block_the_tenant(owner, url, a
 
 def test_status_reports_progress_for_the_bar(owner, url, alice):
     version(alice.tenant, 1, status="running", rankings_ready=False, progress=42.25, phase="training epoch 2/8")
+    ModelVersion.objects.filter(number=1).update(started_at=timezone.now() - timedelta(seconds=84.5))
     body = owner.get(url("ui:model-status", 1)).json()
-    assert body == {"number": 1, "status": "running", "phase": "training epoch 2/8", "progress": 42.2,
-                    "finished": False, "error": "", "is_active": False, "activation_note": ""}
+    assert {k: body[k] for k in ("number", "status", "phase", "progress", "finished", "error", "outcome")} == \
+        {"number": 1, "status": "running", "phase": "training epoch 2/8", "progress": 42.2, "finished": False,
+         "error": "", "outcome": ""}
+    # 42.25% done in 84.5 s: about 115.5 s left.
+    assert 84 <= body["elapsed_s"] < 90 and 114 <= body["eta_s"] < 124
+    assert body["line"].startswith("training epoch 2/8 · 42% · 1 min 2") and "elapsed, about 1 min 5" in body["line"]
 
 
 def test_status_reports_the_failure(owner, url, alice):
@@ -70,16 +77,17 @@ def test_history_shows_metrics_failures_and_a_chart(owner, url, alice):
                                                             {"name": "reranker", "ndcg@10": 0.31}]})
     version(alice.tenant, 3, status="failed", rankings_ready=False, error="RuntimeError: out of memory", metrics={})
     html = owner.get(url("ui:models")).content.decode()
-    assert "0.3000" in html and "0.3100" in html
-    assert "RuntimeError: out of memory" in html
+    assert "0.300" in html and "0.310" in html
+    assert "v3 failed: RuntimeError: out of memory" in html
     assert html.count("<polyline") == 2  # the re-ranker and the best baseline across v1, v2
-    assert "re-ranker v2: 0.3100" in html
+    assert "re-ranker v2: 0.310" in html
+    assert "The axis does not start at 0" in html
 
 
 def test_detail_compares_the_reranker_with_baselines(owner, url, alice):
     version(alice.tenant, 1)
     html = owner.get(url("ui:model", 1)).content.decode()
-    assert "<strong>re-ranker</strong>" in html and "popular" in html and "hit@10" in html
+    assert "<strong>Re-ranker (this model)</strong>" in html and "popular" in html and "Hit rate@10" in html
 
 
 def test_activate_asks_then_activates(owner, url, alice):
@@ -119,8 +127,58 @@ def test_a_failed_version_cannot_be_activated(owner, url, alice):
 def test_cancel_a_run_in_flight(owner, url, alice):
     version(alice.tenant, 1, status="queued", rankings_ready=False)
     response = owner.post(url("ui:model-cancel", 1), follow=True)
-    assert "Cancelled v1." in response.content.decode()
+    assert "Cancelled by alice before it started." in response.content.decode()
     assert ModelVersion.objects.get(tenant=alice.tenant).status == "cancelled"
+
+
+def test_cancel_says_who_and_in_which_phase_and_the_next_run_queues_at_once(owner, url, alice, no_queue):
+    version(alice.tenant, 1, status="running", rankings_ready=False, progress=68.9, phase="training epoch 3/8")
+    html = owner.post(url("ui:model-cancel", 1), follow=True).content.decode()
+    assert "Cancelled by alice at phase training epoch 3/8 (69%)." in html
+    assert "Cancelled by alice at phase training epoch 3/8 (69%)." in owner.get(url("ui:model", 1)).content.decode()
+    html = owner.post(url("ui:train"), follow=True).content.decode()
+    assert "Training v2 queued." in html
+
+
+def test_the_outcome_says_in_words_why_a_version_is_live_or_kept_back(owner, url, alice):
+    version(alice.tenant, 1, metrics={"validation": {"reranker": {"ndcg@10": 0.368}}})
+    version(alice.tenant, 2, is_active=True, activated_at=timezone.now(),
+            metrics={"validation": {"reranker": {"ndcg@10": 0.370}}})
+    version(alice.tenant, 3, metrics={"validation": {"reranker": {"ndcg@10": 0.20}}},
+            activation_note="Not activated: validation NDCG@10 0.2 is worse than the active v2's 0.37 by more than the margin.")
+    version(alice.tenant, 4, contains_erased_data=True)
+    html = owner.get(url("ui:models")).content.decode()
+    assert "v2 is live: it beat v1 on your data (validation NDCG@10 0.370 vs 0.368)." in html
+    assert "v3 was kept back: it scored below v2 on your data (validation NDCG@10 0.200 vs 0.370), more than the allowed margin." in html
+    assert "v4 was kept back: it was trained before an end user&#x27;s data was erased" in html
+    assert "contains_erased_data" not in html
+    assert url("ui:model-activate", 4) not in html  # no button for a refused action
+
+
+def test_activating_a_version_with_erased_data_is_refused_in_words(owner, url, alice):
+    version(alice.tenant, 1, contains_erased_data=True)
+    html = owner.post(url("ui:model-activate", 1), follow=True).content.decode()
+    assert "v1 cannot be activated: it was trained before an end user" in html and "contains_erased_data" not in html
+    assert not ModelVersion.objects.filter(is_active=True).exists()
+
+
+def test_compare_two_versions_side_by_side(owner, url, alice, viewer):
+    version(alice.tenant, 1, n_events=1000, n_users=50, n_items=20, config={"max_epochs": 8, "seed": 1})
+    version(alice.tenant, 2, n_events=1500, n_users=60, n_items=20, config={"max_epochs": 12, "seed": 1},
+            metrics={**METRICS, "methods": [{"name": "item_knn", "ndcg@10": 0.12}, {"name": "reranker", "ndcg@10": 0.30}]})
+    html = viewer.get(url("ui:model-compare", 1, 2)).content.decode()
+    assert "Re-ranker (this model)" in html and "+20.0%" in html  # 0.25 -> 0.30
+    assert "Similar items (co-occurrence)" in html and "item_knn" not in html
+    assert "+500" in html and "+10" in html  # events and users
+    assert "max_epochs" in html and "seed" not in html  # only the settings that differ
+    assert viewer.get(url("ui:model-compare", 1, 2) + "?a=2&b=1").url == url("ui:model-compare", 2, 1)
+    assert "Compare with v1" in viewer.get(url("ui:models")).content.decode()
+
+
+def test_charlie_cannot_compare_alices_versions(outsider, url, alice):
+    version(alice.tenant, 1)
+    version(alice.tenant, 2)
+    assert outsider.get(url("ui:model-compare", 1, 2)).status_code == 404
 
 
 def test_a_viewer_sees_progress_but_no_buttons(viewer, url, alice):

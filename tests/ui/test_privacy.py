@@ -56,3 +56,49 @@ def test_a_viewer_reads_a_disabled_form(viewer, url):
 def test_settings_are_per_tenant(owner, url, alice, charlie):
     owner.post(url("ui:privacy"), form())
     assert not PrivacySettings.for_tenant(charlie.tenant).dp_enabled
+
+
+# --- guards on what cannot be undone (issue 16) ---------------------------------------------------
+
+
+def age_events(tenant, days: int) -> int:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from reranking.models import Event
+
+    return Event.objects.for_tenant(tenant).update(timestamp=timezone.now() - timedelta(days=days))
+
+
+def test_a_retention_that_deletes_events_says_how_many_and_needs_confirming(owner, url, alice, events):
+    from reranking.models import Event
+
+    n = age_events(alice.tenant, 40)
+    html = owner.post(url("ui:privacy"), form(retention_days="30")).content.decode()
+    assert f"This will delete {n:,} interactions (everything before" in html and "Tick the box to confirm" in html
+    assert PrivacySettings.for_tenant(alice.tenant).retention_days is None
+    response = owner.post(url("ui:privacy"), form(retention_days="30", confirm_retention="on"), follow=True)
+    assert "Privacy settings saved." in response.content.decode()
+    assert PrivacySettings.objects.get(tenant=alice.tenant).retention_days == 30
+    assert Event.objects.for_tenant(alice.tenant).count() == n  # deleted by the daily job, not on save
+
+
+def test_a_retention_that_deletes_nothing_saves_without_asking(owner, url, alice, events):
+    age_events(alice.tenant, 10)
+    response = owner.post(url("ui:privacy"), form(retention_days="30"), follow=True)
+    assert "Privacy settings saved." in response.content.decode()
+    assert PrivacySettings.objects.get(tenant=alice.tenant).retention_days == 30
+
+
+def test_pseudonymous_ids_need_the_slug_typed_and_then_show_locked(owner, url, alice):
+    html = owner.post(url("ui:privacy"), form(pseudonymous_ids="on", confirm_pseudonyms="yes")).content.decode()
+    assert "can never be turned off. Type alice-shop to turn them on." in html
+    assert not PrivacySettings.for_tenant(alice.tenant).pseudonymous_ids
+    owner.post(url("ui:privacy"), form(pseudonymous_ids="on", confirm_pseudonyms="alice-shop"))
+    assert PrivacySettings.objects.get(tenant=alice.tenant).pseudonymous_ids
+    html = owner.get(url("ui:privacy")).content.decode()
+    assert 'id="pseudonyms-locked"' in html and "On · locked" in html
+    assert not re.search(r'<input[^>]*name="pseudonymous_ids"', html)  # no control left to click
+    owner.post(url("ui:privacy"), form())  # a post without the field cannot turn them off
+    assert PrivacySettings.objects.get(tenant=alice.tenant).pseudonymous_ids

@@ -102,3 +102,70 @@ def test_rule_admin_refuses_a_rule_that_cannot_apply(admin_client, alice):
     assert response.status_code == 200
     assert re.search(r"params\.when\.op", response.content.decode())
     assert not Rule.objects.exists()
+
+
+# --- guards and polish (issue 16) ----------------------------------------------------------------
+
+
+def live_and_old(tenant):
+    live = ModelVersion.objects.create(tenant=tenant, number=2, status="succeeded", rankings_ready=True,
+                                       is_active=True, activated_at=timezone.now())
+    old = ModelVersion.objects.create(tenant=tenant, number=1, status="succeeded")
+    return live, old
+
+
+def test_the_active_version_cannot_be_deleted_from_its_page(admin_client, alice):
+    live, _ = live_and_old(alice.tenant)
+    url = reverse("admin:reranking_modelversion_delete", args=[live.pk])
+    response = admin_client.post(url, {"post": "yes"}, follow=True)
+    assert "serves recommendations now and cannot be deleted" in response.content.decode()
+    assert ModelVersion.objects.filter(pk=live.pk, is_active=True).exists()
+
+
+def test_bulk_delete_refuses_a_selection_holding_the_active_version(admin_client, alice):
+    live, old = live_and_old(alice.tenant)
+    response = admin_client.post(changelist(ModelVersion), {"action": "delete_selected", "post": "yes",
+                                                            "_selected_action": [live.pk, old.pk]}, follow=True)
+    assert "Nothing was deleted: Alice-Shop v2 (succeeded, active) serves recommendations now." in response.content.decode()
+    assert ModelVersion.objects.filter(tenant=alice.tenant).count() == 2
+    admin_client.post(changelist(ModelVersion), {"action": "delete_selected", "post": "yes", "_selected_action": [old.pk]})
+    assert list(ModelVersion.objects.filter(tenant=alice.tenant).values_list("number", flat=True)) == [2]
+
+
+def test_activate_refuses_two_versions_of_one_tenant(admin_client, alice):
+    live, old = live_and_old(alice.tenant)
+    ModelVersion.objects.filter(pk=old.pk).update(rankings_ready=True)
+    new = ModelVersion.objects.create(tenant=alice.tenant, number=3, status="succeeded", rankings_ready=True)
+    html = admin_client.post(changelist(ModelVersion), {"action": "activate", "_selected_action": [old.pk, new.pk]},
+                             follow=True).content.decode()
+    assert "Nothing was activated" in html and "activated." not in html
+    assert ModelVersion.objects.get(tenant=alice.tenant, is_active=True) == live
+
+
+def test_cancelling_nothing_is_a_warning_not_a_success(admin_client, alice):
+    live, _ = live_and_old(alice.tenant)
+    html = admin_client.post(changelist(ModelVersion), {"action": "cancel", "_selected_action": [live.pk]},
+                             follow=True).content.decode()
+    assert "Nothing was cancelled" in html and 'class="warning"' in html and "Cancelled 0" not in html
+
+
+def test_names_are_readable(admin_client, alice):
+    live, _ = live_and_old(alice.tenant)
+    html = admin_client.get(reverse("admin:index")).content.decode()
+    assert "Privacy settings<" in html and "Training policies<" in html
+    assert "settingss" not in html and "policys" not in html
+    assert str(live) == "Alice-Shop v2 (succeeded, active)"
+
+
+def test_celery_results_cannot_be_added_or_edited(admin_client):
+    assert admin_client.get(reverse("admin:django_celery_results_taskresult_add")).status_code == 403
+
+
+def test_retrain_action_on_tenants(admin_client, alice, no_queue, django_capture_on_commit_callbacks):
+    from tenants.models import Tenant
+
+    with django_capture_on_commit_callbacks(execute=True):
+        html = admin_client.post(reverse("admin:tenants_tenant_changelist"),
+                                 {"action": "retrain", "_selected_action": [alice.tenant.pk]}, follow=True).content.decode()
+    run = ModelVersion.objects.get(tenant=alice.tenant)
+    assert "v1 queued." in html and run.trigger == "admin" and Tenant.objects.count() >= 1
