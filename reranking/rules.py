@@ -60,7 +60,7 @@ Condition (used by filter, boost and bury under "when"):
 
 filter     {"when": <condition>}
            {"when": {"field": "available", "op": "eq", "value": false}}
-boost      {"when": <condition>, "weight": <number > 0>}
+boost      {"when": <condition>, "weight": <number > 0, at most 1000>}
            {"when": {"field": "category", "op": "in", "value": ["Books", "Music"]}, "weight": 0.2}
            freshness: {"when": {"field": "age_days", "op": "lte", "value": 7}, "weight": 0.3}
            price range: {"when": {"field": "price", "op": "between", "value": [10, 25]}, "weight": 0.1}
@@ -95,6 +95,9 @@ import numpy as np
 
 KINDS = ("filter", "boost", "bury", "diversity", "pin")
 MAX_DEPTH = 5  # deeper nesting is never needed by an admin UI and bounds evaluation cost
+# A weight above 1 already lifts every matching item above every other; far larger ones only risk
+# overflowing scores to inf/NaN (1e308 x the score range).
+MAX_WEIGHT = 1000.0
 MAX_LIST = 1000  # values in one "in" list; larger sets belong in an attribute or a tag
 
 _STR_OPS = ("eq", "ne", "in", "not_in")
@@ -212,6 +215,8 @@ def validate_rule(kind: str, params: dict) -> dict:
         if weight <= 0:
             other = "bury" if kind == "boost" else "boost"
             raise RuleError("params.weight", f"must be greater than 0 (use {other} to go the other way)")
+        if weight > MAX_WEIGHT:
+            raise RuleError("params.weight", f"must be at most {MAX_WEIGHT:g}")
         return {"when": when, "weight": weight}
     if kind == "diversity":
         _only_keys(params, ("max_per_category", "mmr_lambda", "top"), "params")

@@ -24,7 +24,7 @@ from typing import Mapping
 import orjson
 from django.http import HttpResponse
 from django.views.decorators.debug import sensitive_variables
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, ValidationError
 
 from reranking.services import identity, served_log, serving
 from tenants.api.errors import DATABASE_DOWN
@@ -57,11 +57,23 @@ def recommendations_query(request) -> tuple[Mapping, dict]:
     if hit is None:
         params = request.query_params
         q = MappingProxyType(RECOMMENDATIONS_QUERY.run_validation(params))
-        attributes = {key[len("attr."):]: value for key, value in params.items() if key.startswith("attr.")}
+        attributes = attribute_filters(params)
         if len(_query_memo) >= QUERY_MEMO_MAX:
             _query_memo.clear()
         hit = _query_memo[raw] = (q, attributes)
     return hit
+
+
+def attribute_filters(params) -> dict[str, str]:
+    """Return the `attr.<name>=<value>` filters of a query; a bare `attr.` is refused (400) naming it."""
+    attributes = {}
+    for key, value in params.items():
+        if key.startswith("attr."):
+            name = key[len("attr."):]
+            if not name.strip():
+                raise ValidationError({key: "Name the attribute: attr.<name>=<value>."})
+            attributes[name] = value
+    return attributes
 
 
 def split_ids(value: str | None) -> list[str] | None:

@@ -8,6 +8,7 @@ from rest_framework import serializers
 from reranking.models import ErasureRecord, ModelVersion, PrivacySettings, Rule
 from reranking.services import identity
 from reranking.services.serving import MAX_CANDIDATES, MAX_K
+from tenants.api.serializers import RefuseUnknownFields
 
 
 class RecommendationsQuery(serializers.Serializer):
@@ -48,7 +49,7 @@ class ServedSerializer(serializers.Serializer):
     not_applied = serializers.ListField(child=serializers.DictField(), required=False)
 
 
-class RerankRequest(serializers.Serializer):
+class RerankRequest(RefuseUnknownFields, serializers.Serializer):
     user_id = serializers.CharField(required=False, max_length=200)
     recent_items = serializers.ListField(child=serializers.CharField(max_length=200), required=False, max_length=200)
     candidates = serializers.ListField(
@@ -70,7 +71,7 @@ class RuleParamsField(serializers.JSONField):
     """A JSON object; the rule engine validates its content."""
 
 
-class RuleSerializer(serializers.ModelSerializer):
+class RuleSerializer(RefuseUnknownFields, serializers.ModelSerializer):
     params = RuleParamsField(required=False)
 
     class Meta:
@@ -94,10 +95,19 @@ class RuleSerializer(serializers.ModelSerializer):
         return {name: getattr(self.instance, name) for name in ("name", "kind", "params", "priority", "enabled", "starts_at", "ends_at")}
 
 
-class RulePreviewRequest(serializers.Serializer):
+class DraftRuleSerializer(RefuseUnknownFields, serializers.Serializer):
+    """A rule tried in a preview, not saved: the fields of a saved rule that shape a list."""
+
+    name = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    kind = serializers.CharField()
+    params = RuleParamsField(required=False, default=dict)
+    priority = serializers.IntegerField(required=False, default=0, min_value=-(10**6), max_value=10**6)
+
+
+class RulePreviewRequest(RefuseUnknownFields, serializers.Serializer):
     user_id = serializers.CharField(required=False)
     candidates = serializers.ListField(child=serializers.CharField(max_length=200), required=False, max_length=MAX_CANDIDATES)
-    rules = serializers.ListField(child=serializers.DictField(), required=False, help_text="Draft rules; default: the saved ones.")
+    rules = DraftRuleSerializer(many=True, required=False, help_text="Draft rules; default: the saved ones.")
     k = serializers.IntegerField(required=False, min_value=1, max_value=100, default=10)
 
 
@@ -113,7 +123,7 @@ class EpsilonField(serializers.FloatField):
     """Greater than 0, at most 100 (PrivacySettings.clean says so; this tells the schema)."""
 
 
-class PrivacySerializer(serializers.ModelSerializer):
+class PrivacySerializer(RefuseUnknownFields, serializers.ModelSerializer):
     statement = serializers.CharField(read_only=True)
     training_statement = serializers.CharField(read_only=True)
     epsilon = EpsilonField(required=False)

@@ -128,11 +128,11 @@ class RuleViewSet(
             drafts = []
             for index, raw in enumerate(d["rules"]):
                 try:
-                    params = engine.validate_rule(raw.get("kind", ""), raw.get("params", {}))
+                    params = engine.validate_rule(raw["kind"], raw["params"])
                 except engine.RuleError as exc:
                     raise exceptions.ValidationError({f"rules[{index}].{exc.field}": exc.message}) from exc
-                drafts.append(engine.Rule(id=f"draft-{index}", name=str(raw.get("name") or f"draft {index}"),
-                                          kind=raw["kind"], params=params, priority=int(raw.get("priority") or 0)))
+                drafts.append(engine.Rule(id=f"draft-{index}", name=raw.get("name") or f"draft {index}",
+                                          kind=raw["kind"], params=params, priority=raw["priority"]))
         before, after = run_serving(
             lambda: serving.preview(self.tenant, user_external_id=identity.stored_user_id(self.tenant, d.get("user_id")),
                                     candidates=d.get("candidates"), rules=drafts, k=d["k"]),

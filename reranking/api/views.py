@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, mixins, status
@@ -11,7 +12,9 @@ from rest_framework.response import Response
 
 from reranking.models import EndUser, Event, Item
 from reranking.services import export, identity, privacy
-from reranking.services.catalogue import BatchInvalid, ConcurrentUpsert, read_item_csv, soft_delete_item, upsert_items
+from reranking.services.catalogue import (
+    BatchInvalid, ConcurrentUpsert, ItemNotFound, patch_item, read_item_csv, soft_delete_item, upsert_items,
+)
 from reranking.services.csv_export import catalogue_csv, csv_download
 from reranking.services.ingest import ingest_events
 from reranking.services.ratelimit import CODE as RATE_LIMITED
@@ -113,6 +116,19 @@ class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destr
     def perform_destroy(self, instance: Item) -> None:
         soft_delete_item(instance)
 
+    @extend_schema(request=s.ItemPatchSerializer, responses={200: s.ItemSerializer, 404: ErrorSerializer})
+    def partial_update(self, request, external_id=None):
+        """Change only the fields sent; `null` clears a field (to its default); the title cannot be cleared."""
+        try:
+            item = patch_item(self.tenant, external_id, request.data)
+        except ItemNotFound:
+            raise exceptions.NotFound("No item with this id in this tenant.") from None
+        except BatchInvalid as exc:
+            raise exceptions.ValidationError({e.field: e.message for e in exc.errors}) from None
+        except ConcurrentUpsert:
+            return Response(error_body("conflict", "Another request is changing this item; retry."), status=409)
+        return Response(s.ItemSerializer(item).data)
+
     @extend_schema(
         request=s.ItemBatchSerializer(many=True, allow_empty=False, max_length=settings.RECS_MAX_BATCH),
         responses={200: s.UpsertResultSerializer, 409: ErrorSerializer},
@@ -148,8 +164,23 @@ class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destr
 
 
 class EventCursor(CursorPagination):
+    """Newest first, 100 a page. A cursor this API did not hand out is a 400 naming `cursor`."""
+
     ordering = "-timestamp"
     page_size = 100
+
+    def decode_cursor(self, request):
+        try:
+            return super().decode_cursor(request)
+        except exceptions.NotFound as exc:
+            raise exceptions.ValidationError({self.cursor_query_param: "Invalid cursor."}) from exc
+
+    def paginate_queryset(self, queryset, request, view=None):
+        # A well-formed cursor can still carry a position that is not a timestamp (hand-made or tampered).
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except (DjangoValidationError, ValueError, TypeError) as exc:
+            raise exceptions.ValidationError({self.cursor_query_param: "Invalid cursor."}) from exc
 
 
 class EventViewSet(mixins.ListModelMixin, TenantScopedViewSet):

@@ -469,7 +469,11 @@ def rerank(
         rules=rules,
     ) if scored else ([], [], [], {"dp": use_dp and privacy_of(tenant)["dp"]})
     start = len(items)
-    items += [{"item_id": c, "position": start + n + 1, "score": None, "unknown": True} for n, c in enumerate(unknown)]
+    # Unknown ids fill what is left of k (never more: a client asking for k gets at most k).
+    items += [
+        {"item_id": c, "position": start + n + 1, "score": None, "unknown": True}
+        for n, c in enumerate(unknown[: max(0, k - start)])
+    ]
     return Served(
         items=items, strategy=strategy, version=version["number"] if version else None, removed=removed,
         unknown=unknown, not_applied=not_applied, privacy=privacy,
