@@ -205,16 +205,23 @@ class EventViewSet(mixins.ListModelMixin, TenantScopedViewSet):
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 
-    @extend_schema(request=s.EventBatchSerializer, responses=s.IngestResultSerializer)
+    @extend_schema(
+        request=s.EventBatchSerializer, responses=s.IngestResultSerializer,
+        parameters=[OpenApiParameter("backfill", bool, description=(
+            "Historical events: not counted against the per-user rate limits; each row needs a timestamp."
+        ))],
+    )
     def create(self, request):
         """Store up to 10,000 events. Valid rows are stored; each invalid row is reported by index.
 
         Each end user may send at most the tenant's per-minute and per-hour number of events (60 and 600
         by default); rows beyond are refused with code `rate_limited`, and a batch refused only for that
-        answers 429.
+        answers 429. `?backfill=true` loads history instead: no rate limit, a timestamp on every row,
+        the same validation and event_id deduplication.
         """
         rows = batch_from(request.data, "events")
-        result = ingest_events(self.tenant, rows, rate_limit=True)
+        backfill = bool(flag(request.query_params, "backfill"))
+        result = ingest_events(self.tenant, rows, rate_limit=not backfill, require_timestamp=backfill)
         if result.errors and not (result.stored or result.duplicates):
             if all(e.code == RATE_LIMITED for e in result.errors):
                 message = f"{len(result.errors)} rows refused: {result.errors[0].message}"

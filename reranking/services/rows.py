@@ -245,8 +245,11 @@ def parse_timestamp(value: Any, now: datetime) -> datetime | str:
     return moment
 
 
-def clean_event(row: Any, event_types: set[str], now: datetime) -> Cleaned:
-    """Validate one interaction; item existence is checked by the caller against the database."""
+def clean_event(row: Any, event_types: set[str], now: datetime, *, require_timestamp: bool = False) -> Cleaned:
+    """Validate one interaction; item existence is checked by the caller against the database.
+
+    `require_timestamp` (backfill) refuses a row without one: history without a time would land at now.
+    """
     out = Cleaned()
     if not isinstance(row, dict):
         out.errors["event"] = "Each event must be a JSON object."
@@ -279,7 +282,9 @@ def clean_event(row: Any, event_types: set[str], now: datetime) -> Cleaned:
             else:
                 out.errors["value"] = "Must be a finite number."
     moment = parse_timestamp(row.get("timestamp"), now)
-    if isinstance(moment, str):
+    if require_timestamp and row.get("timestamp") in (None, ""):
+        out.errors["timestamp"] = "Required in backfill mode."
+    elif isinstance(moment, str):
         out.errors["timestamp"] = moment
     else:
         out.values["timestamp"] = moment
