@@ -84,6 +84,10 @@ class Reranker:
         self._index = {item: i for i, item in enumerate(self.item_ids)}
         self._types = {name: i for i, name in enumerate(self.event_type_names)}
 
+    def knows(self, item_id: str) -> bool:
+        """Return whether this version was trained with the item (it has a learned embedding)."""
+        return item_id in self._index
+
     @property
     def item_embeddings(self) -> np.ndarray:
         """Return the (n_items, 384) MiniLM embeddings in `item_ids` order (for content fallbacks)."""

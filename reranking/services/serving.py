@@ -7,13 +7,15 @@ the mechanism selected (post-processing keeps the guarantee) and model scores ar
 """
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
+import orjson
 from django.db.models import Count
 from django.utils import timezone
 
@@ -36,6 +38,8 @@ ACTIVE_TTL = 30  # seconds; activation deletes the key, the TTL covers per-proce
 RULES_TTL = 60
 RANKING_TTL = 3600
 POPULAR_TTL = 600
+LIVE_N = 2 * MAX_K  # items a live list keeps: every page a request may ask for
+LIVE_TTL = 600  # a list for one exact history; the user's next event makes a new one
 
 
 class ServingError(ValueError):
@@ -379,6 +383,63 @@ def effect_dict(effect: engine.Effect) -> dict:
     }
 
 
+# ---- live lists ------------------------------------------------------------------------------
+
+
+def history_key(version_id: int, kind: str, history: History) -> str:
+    """Name a list computed from one history by one version: the same history gets the same entry."""
+    payload = orjson.dumps([history.item_ids, history.timestamps or [], history.event_types or []])
+    return f"recs:live:{version_id}:{kind}:{hashlib.sha1(payload).hexdigest()}"
+
+
+def shared_list(
+    version: dict, kind: str, history: History, compute: Callable[[Reranker], list[tuple[str, float]]]
+) -> list[tuple[str, float]] | None:
+    """Return the list `compute(model)` gives for this history, computed once and shared through the cache.
+
+    Every web process answers a user who just acted with the same list: the first to see the new
+    history stores it, the others read it (a new event changes the history, and so the key). None
+    when the list is not stored and the version's model cannot be loaded.
+    """
+    key = history_key(version["id"], kind, history)
+    found = cache.get_many([key]).get(key)
+    if found is None:
+        model = live_model(version)
+        if model is None:
+            return None
+        found = compute(model)
+        cache.set_many({key: found}, LIVE_TTL)
+    return [tuple(pair) for pair in found]
+
+
+def live_candidates(
+    tenant: Tenant, version: dict | None, pk: int | None, context: list[str] | None
+) -> tuple[list[tuple[str, float]], str]:
+    """Score a user without a precomputed ranking (by their events) or an anonymous session (the
+    `context` items) with the active model: the candidate sources and scorer precompute uses.
+
+    Falls back to text similarity, then to popular items, which are the last resort: a request with
+    no history the model can use.
+    """
+    policy = TrainingPolicy.for_tenant(tenant)
+    if pk is not None:
+        history = histories_for(tenant, [pk])[pk]
+        exclude_seen = policy.exclude_seen
+    else:
+        history = History(item_ids=list(context or []))
+        exclude_seen = True  # the items a visitor is looking at are not recommendations
+    skip = set(history.item_ids) if exclude_seen else set()
+    if version and history.item_ids:
+        scored = shared_list(version, "live", history, lambda model: model.recommend(
+            [history], k=LIVE_N, exclude_seen=exclude_seen)[0] if any(map(model.knows, history.item_ids)) else [])
+        scored = [(i, s) for i, s in scored or [] if i not in skip]
+        if scored:
+            return scored, "live"
+    if context and version and (content := content_candidates(version, context)):
+        return content, "content"
+    return [(i, s) for i, s in popular_items(tenant) if i not in skip], "popular"
+
+
 # ---- entry points ----------------------------------------------------------------------------
 
 
@@ -397,30 +458,29 @@ def recommend(
         raise ServingError("page", "Out of range.")
     version = active_version(tenant)
     ranking = None
+    pk = None
     if user_external_id is not None:
         if version:
             ranking = precomputed(tenant, version, user_external_id, prefetched)
         if ranking is None:
-            user_pk(tenant, user_external_id)  # 404 for ids that are not this tenant's users
+            pk = user_pk(tenant, user_external_id)  # 404 for ids that are not this tenant's users
     fresh = False
     if ranking is not None:
         scored = ranking["items"]  # [item, score] pairs, read for this request alone
         strategy = "precomputed"
-        model = live_model(version) if ranking["fresh"] else None
-        if model is not None:
+        if ranking["fresh"]:
             history = histories_for(tenant, [ranking["user_id"]])[ranking["user_id"]]
             seen = set(history.item_ids) if TrainingPolicy.for_tenant(tenant).exclude_seen else set()
-            rescored = model.rerank(history, [i for i, _ in scored[:FRESH_RESCORE] if i not in seen])
-            scored = rescored + [(i, s) for i, s in scored[FRESH_RESCORE:] if i not in seen]
-            strategy, fresh = "precomputed+fresh", True
-    elif context and version and (content := content_candidates(version, context)):
-        scored, strategy = content, "content"
+
+            def rescore(model: Reranker) -> list[tuple[str, float]]:
+                rescored = model.rerank(history, [i for i, _ in scored[:FRESH_RESCORE] if i not in seen])
+                return rescored + [(i, s) for i, s in scored[FRESH_RESCORE:] if i not in seen]
+
+            rescored = shared_list(version, "fresh", history, rescore)
+            if rescored is not None:
+                scored, strategy, fresh = rescored, "precomputed+fresh", True
     else:
-        scored, strategy = popular_items(tenant), "popular"
-        skip = set(context or [])
-        if user_external_id is not None and TrainingPolicy.for_tenant(tenant).exclude_seen:
-            skip |= set(Event.objects.for_tenant(tenant).filter(user__external_id=user_external_id).values_list("item__external_id", flat=True))
-        scored = [(i, s) for i, s in scored if i not in skip]
+        scored, strategy = live_candidates(tenant, version, pk, context)
     items, removed, not_applied, privacy = shape(
         tenant, scored, k=k, offset=(page - 1) * k, filters=filters, explain=explain, epsilon=epsilon
     )
