@@ -88,6 +88,14 @@ class Reranker:
         """Return whether this version was trained with the item (it has a learned embedding)."""
         return item_id in self._index
 
+    def text_vectors(self, item_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Return the MiniLM embeddings (384,) of the given items this version was trained with."""
+        rows = [(item, self._index[item]) for item in item_ids if item in self._index]
+        if not rows:
+            return {}
+        matrix = self.net.items.text[torch.tensor([1 + i for _, i in rows])].float().cpu().numpy()  # (n, 384)
+        return {item: matrix[n] for n, (item, _) in enumerate(rows)}
+
     @property
     def item_embeddings(self) -> np.ndarray:
         """Return the (n_items, 384) MiniLM embeddings in `item_ids` order (for content fallbacks)."""

@@ -22,7 +22,9 @@ from django.utils import timezone
 from reranking import dp
 from reranking import rules as engine
 from reranking.ml.artifact import CorruptArtifact, History, Reranker
-from reranking.models import EndUser, Event, Item, ModelVersion, PrivacySettings, Ranking, Rule, TrainingPolicy
+from reranking.models import (
+    EndUser, Event, Item, ItemEmbedding, ModelVersion, PrivacySettings, Ranking, Rule, TrainingPolicy,
+)
 from tenants.models import Tenant
 
 from . import cache
@@ -274,6 +276,26 @@ def filter_rules(filters: dict[str, Any] | None) -> list[engine.Rule]:
     return [engine.Rule(id="request", name="request filters", kind="filter", params=params, priority=10**6)]
 
 
+def text_vectors(tenant: Tenant, item_ids: Sequence[str]) -> dict[str, np.ndarray]:
+    """Return the text embeddings of these items: the active model's copy for the items it was trained
+    with, the stored ItemEmbedding (embedded on upsert) for the others."""
+    version = active_version(tenant)
+    model = live_model(version) if version else None
+    found = model.text_vectors(item_ids) if model is not None else {}
+    missing = [i for i in item_ids if i not in found]
+    for part in range(0, len(missing), 1000):
+        rows = ItemEmbedding.objects.for_tenant(tenant).filter(
+            item__external_id__in=missing[part : part + 1000], item__is_deleted=False
+        ).values_list("item__external_id", "vector")
+        found.update((item_id, np.frombuffer(bytes(vector), dtype=np.float32)) for item_id, vector in rows)
+    return found
+
+
+def needs_embeddings(rules: list[engine.Rule], now) -> bool:
+    """Whether a live MMR diversity rule will compare item texts."""
+    return any(r.kind == "diversity" and "mmr_lambda" in (r.params or {}) and r.is_live(now) for r in rules)
+
+
 def to_candidates(scored: list[tuple[str, float]], rows: dict[str, dict]) -> list[engine.Candidate]:
     out = []
     for item_id, score in scored:
@@ -307,6 +329,10 @@ def shape(
         return render_in_order(kept[offset:], rows, offset, explain), [], [], used
     rows = item_rows(tenant, [i for i, _ in scored]) if rows is None else rows
     candidates = to_candidates(scored, rows)
+    if needs_embeddings(tenant_rules_now, now):
+        vectors = text_vectors(tenant, [c.item_id for c in candidates])
+        for c in candidates:
+            c.embedding = vectors.get(c.item_id)
     if privacy["dp"] and candidates:
         eps = privacy["epsilon"] if epsilon is None else epsilon
         if not 0 < eps <= privacy["max_epsilon"]:
