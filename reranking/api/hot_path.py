@@ -90,7 +90,8 @@ def filters_of(q: Mapping, attributes: dict) -> dict:
 def body_of(served: serving.Served, explain: bool) -> dict:
     """The response body of a served list: one shape for both paths."""
     body = {
-        "recommendation_id": served.recommendation_id, "strategy": served.strategy, "model_version": served.version,
+        "recommendation_id": served.recommendation_id, "placement": served.placement, "strategy": served.strategy,
+        "model_version": served.version,
         "fresh": served.fresh, "privacy": served.privacy, "items": served.items, "unknown": served.unknown,
     }
     if explain:
@@ -131,7 +132,7 @@ def recommendations(request, drf_view, **kwargs):
             served = serving.recommend(
                 tenant, user, k=q["k"], page=q["page"], filters=filters_of(q, attributes),
                 context=split_ids(q.get("context")), explain=q["explain"], epsilon=q.get("epsilon"),
-                prefetched=prefetched,
+                prefetched=prefetched, placement=q["placement"],
             )
         except (serving.ServingError, serving.UnknownUser, *DATABASE_DOWN):
             served = None

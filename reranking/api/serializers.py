@@ -128,6 +128,7 @@ class ServedListSerializer(serializers.Serializer):
     strategy = serializers.CharField()
     model_version = serializers.IntegerField(allow_null=True)
     items = serializers.ListField(child=serializers.CharField(), help_text="Item ids served, best first.")
+    placement = serializers.CharField(help_text="Where the list was shown ('default' when the request named none).")
 
 
 class ExportedRankingSerializer(serializers.Serializer):

@@ -7,8 +7,18 @@ from rest_framework import serializers
 
 from reranking.models import ErasureRecord, ModelVersion, PrivacySettings, Rule
 from reranking.services import identity
-from reranking.services.serving import MAX_CANDIDATES, MAX_K
+from reranking.services.serving import DEFAULT_PLACEMENT, MAX_CANDIDATES, MAX_K
 from tenants.api.serializers import RefuseUnknownFields
+
+PLACEMENT_RE = r"^[A-Za-z0-9._:-]{1,50}$"
+
+
+def PLACEMENT() -> serializers.RegexField:
+    return serializers.RegexField(
+        PLACEMENT_RE, required=False, default=DEFAULT_PLACEMENT,
+        help_text="Where the list is shown (home, product, cart, email...): selects the rules limited to it "
+                  "and is recorded with the served list. Letters, digits, '.', '_', '-', ':'; at most 50.",
+    )
 
 
 class RecommendationsQuery(serializers.Serializer):
@@ -21,6 +31,7 @@ class RecommendationsQuery(serializers.Serializer):
     context = serializers.CharField(required=False, allow_blank=True, help_text="Comma-separated item ids the user is looking at.")
     explain = serializers.BooleanField(required=False, default=False)
     epsilon = serializers.FloatField(required=False, help_text="DP budget for this request (when DP is on).")
+    placement = PLACEMENT()
 
     def validate(self, data: dict) -> dict:
         if data.get("price_min") is not None and data.get("price_max") is not None and data["price_min"] > data["price_max"]:
@@ -39,6 +50,7 @@ class ServedItemSerializer(serializers.Serializer):
 
 class ServedSerializer(serializers.Serializer):
     recommendation_id = serializers.CharField()
+    placement = serializers.CharField(help_text="The request's placement ('default' when it named none).")
     strategy = serializers.CharField(help_text="precomputed, precomputed+fresh, content, popular or live")
     model_version = serializers.IntegerField(allow_null=True, source="version")
     fresh = serializers.BooleanField()
@@ -59,6 +71,7 @@ class RerankRequest(RefuseUnknownFields, serializers.Serializer):
     k = serializers.IntegerField(required=False, min_value=1, max_value=MAX_CANDIDATES)
     explain = serializers.BooleanField(required=False, default=False)
     epsilon = serializers.FloatField(required=False)
+    placement = PLACEMENT()
 
     def validate(self, data: dict) -> dict:
         if data.get("user_id") and data.get("recent_items"):

@@ -67,7 +67,7 @@ class RecommendationsView(TenantAPIView):
             lambda: serving.recommend(
                 self.tenant, user, k=q["k"], page=q["page"], filters=hot_path.filters_of(q, attributes),
                 context=hot_path.split_ids(q.get("context")),
-                explain=q["explain"], epsilon=q.get("epsilon"),
+                explain=q["explain"], epsilon=q.get("epsilon"), placement=q["placement"],
                 prefetched=getattr(request._request, "cache_prefetched", None),
             ),
             user_id,
@@ -91,6 +91,7 @@ class RerankView(TenantAPIView):
             lambda: serving.rerank(
                 self.tenant, candidates=d["candidates"], user_external_id=user,
                 recent_items=d.get("recent_items"), k=d.get("k"), explain=d["explain"], epsilon=d.get("epsilon"),
+                placement=d["placement"],
             ),
             d.get("user_id"),
         )

@@ -11,7 +11,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from reranking.models import EndUser, Event, Item
-from reranking.services import export, identity, privacy
+from reranking.services import export, identity, privacy, serving
 from reranking.services.catalogue import (
     BatchInvalid, ConcurrentUpsert, ItemNotFound, patch_item, read_item_csv, soft_delete_item, upsert_items,
 )
@@ -24,8 +24,8 @@ from tenants.api.errors import error_body
 from tenants.api.schema import ErrorSerializer
 from tenants.models import Scope
 
-from . import serializers as s
-from .serving_serializers import ErasureRecordSerializer
+from . import hot_path, serializers as s
+from .serving_serializers import ErasureRecordSerializer, RecommendationsQuery, ServedSerializer
 
 
 def batch_from(data, key: str) -> list:
@@ -128,6 +128,24 @@ class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destr
         except ConcurrentUpsert:
             return Response(error_body("conflict", "Another request is changing this item; retry."), status=409)
         return Response(s.ItemSerializer(item).data)
+
+    @extend_schema(parameters=[RecommendationsQuery], responses={200: ServedSerializer, 404: ErrorSerializer})
+    @action(detail=True, methods=["get"])
+    def similar(self, request, external_id=None):
+        """Items like this one (`?context=` adds more: a cart), from behaviour blended with text, so new
+        items work too; the tenant's rules (for `placement`), request filters and privacy settings apply."""
+        q, attributes = hot_path.recommendations_query(request)
+        try:
+            served = serving.similar(
+                self.tenant, [external_id, *(hot_path.split_ids(q.get("context")) or [])], k=q["k"],
+                filters=hot_path.filters_of(q, attributes), explain=q["explain"], epsilon=q.get("epsilon"),
+                placement=q["placement"],
+            )
+        except serving.UnknownItem:
+            raise exceptions.NotFound("No item with this id in this tenant.") from None
+        except serving.ServingError as exc:
+            raise exceptions.ValidationError({exc.field: exc.message}) from exc
+        return Response(hot_path.body_of(served, q["explain"]))
 
     @extend_schema(
         request=s.ItemBatchSerializer(many=True, allow_empty=False, max_length=settings.RECS_MAX_BATCH),

@@ -15,6 +15,7 @@ from tenants.models import Tenant
 
 from .cache import forget_items
 from .csv_export import attribute_cell, item_cells, unguarded
+from .embeddings import request_embedding
 from .rows import ITEM_DEFAULTS, ITEM_KEYS, RowError, clean_item
 
 IN_CHUNK = 2000  # SQLite caps bound parameters; PostgreSQL plans large IN lists poorly
@@ -50,7 +51,7 @@ class ItemRow:
 
     index: int
     values: dict[str, Any]
-    raw: dict[str, Any]
+    sent: dict[str, Any]
     text_cells: bool = False  # a CSV row: a cell equal to what export writes keeps the stored value
 
 
@@ -100,7 +101,7 @@ def merged_values(item: Item | None, row: ItemRow) -> dict[str, Any] | RowError:
         return merged
     cells = item_cells(item)
     for name in ITEM_FIELDS:
-        if name in values and name != "attributes" and str(row.raw.get(name) or "") != cells[name]:
+        if name in values and name != "attributes" and str(row.sent.get(name) or "") != cells[name]:
             merged[name] = values[name]
     if "attributes" in values:
         stored = item.attributes if isinstance(item.attributes, dict) else {}
@@ -173,6 +174,9 @@ def upsert_items(tenant: Tenant, rows: Iterable[Any], *, strict_keys: bool = Tru
                     for item in changed:
                         item.updated_at = now
                     Item.objects.bulk_update(changed, [*ITEM_FIELDS, "is_deleted", "updated_at"], batch_size=1000)
+                if result.changed_ids:
+                    # New or changed text gets embedded soon, so serving can use it before a retrain.
+                    transaction.on_commit(lambda: request_embedding(tenant.pk))
             break
         except IntegrityError:
             # A concurrent batch created one of these ids between our plan and our insert: plan again,

@@ -18,6 +18,8 @@ MAX_CATEGORY = 200
 # Clients' clocks drift; an event a little in the future is accepted, one far in it is an error.
 FUTURE_TOLERANCE = timedelta(days=1)
 
+# /items/<these> are endpoints, so an item with such an id could not be addressed as /items/{item_id}.
+RESERVED_ITEM_IDS = {"bulk", "export", "upload"}
 ITEM_KEYS = {"item_id", "title", "description", "category", "tags", "attributes", "price", "available"}
 EVENT_KEYS = {
     "user_id", "item_id", "event_type", "value", "timestamp", "session_id", "event_id", "context",
@@ -154,6 +156,8 @@ def clean_item(row: Any, *, strict_keys: bool = True) -> Cleaned:
         if unknown:
             out.errors[unknown[0]] = f"Unknown field; allowed: {', '.join(sorted(ITEM_KEYS))}."
     _identifier(row.get("item_id"), "item_id", out)
+    if out.values.get("item_id") in RESERVED_ITEM_IDS:
+        out.errors["item_id"] = f"{out.values.pop('item_id')!r} names an endpoint (/items/{{bulk,export,upload}}); choose another id."
     if "title" in row:
         _text(row["title"], "title", out, MAX_TITLE, required=True)
     for name, limit in (("description", None), ("category", MAX_CATEGORY)):

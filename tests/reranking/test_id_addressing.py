@@ -33,6 +33,12 @@ def test_every_id_ingest_accepts_can_be_fetched_exported_and_erased(alice, odd):
     assert Item.objects.get(tenant=alice.tenant, external_id=odd).is_deleted
 
 
+def test_item_ids_that_name_an_item_endpoint_are_refused(alice):
+    for reserved in ("bulk", "export", "upload"):
+        response = alice.client.post("/api/v1/items/bulk", [{"item_id": reserved, "title": "T"}], format="json")
+        assert response.status_code == 400 and response.json()["error"]["detail"][0]["field"] == "item_id"
+
+
 @pytest.mark.parametrize("bad", ["a/b", ".", "..", "new\nline", "tab\there", "x" * 201])
 def test_ids_that_could_not_be_addressed_are_refused_at_ingest(alice, catalogue, bad):
     response = alice.client.post("/api/v1/items/bulk", [{"item_id": bad, "title": "T"}], format="json")

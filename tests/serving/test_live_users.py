@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from reranking.ml.artifact import Reranker
 from reranking.models import EndUser
 from reranking.services import precompute, serving
 from reranking.services.datasets import histories_for
@@ -51,7 +52,7 @@ def test_every_process_serves_a_user_who_just_acted_the_same_list(shop, user_id,
 
     cache._local.clear()
     cache.forget_items()
-    monkeypatch.setattr(serving, "live_model", lambda version: pytest.fail("the list was re-scored"))
+    monkeypatch.setattr(Reranker, "rerank", lambda *a, **kw: pytest.fail("the list was re-scored"))
     second = shop.client.get(f"/api/v1/users/{user_id}/recommendations?k=10").json()
     assert top(second) == top(first)
     # The next event is a new history: scored again.
