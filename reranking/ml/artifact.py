@@ -200,6 +200,27 @@ class Reranker:
         order = np.argsort(-scores[0], kind="stable")
         return [(self.item_ids[cand[0, j]], float(scores[0, j])) for j in order]
 
+    def rerank_with_new(self, history: History, head: Sequence[str], new_ids: Sequence[str], new_matrix: np.ndarray,
+                        n_near: int = 20, query: int = 20, skip: set[str] | frozenset = frozenset()
+                        ) -> list[tuple[str, float]]:
+        """Re-score `head` joined by the `n_near` items added since training (`new_ids`, rows of
+        `new_matrix` (M, 384)) whose text is closest to the history's last `query` items: the
+        text-neighbour source over newer items. Serving and the cold-items protocol both call this.
+        """
+        near: list[str] = []
+        recent = history.item_ids[-query:]
+        vectors = self.text_vectors(recent)
+        position = {item: j for j, item in enumerate(new_ids)}
+        vectors.update({i: new_matrix[position[i]] for i in recent if i not in vectors and i in position})
+        if vectors and len(new_ids):
+            centre = np.mean(list(vectors.values()), axis=0)
+            scores = new_matrix @ (centre / (np.linalg.norm(centre) or 1.0))  # (M,)
+            avoid = set(skip) | set(head) | set(history.item_ids)
+            top = np.argsort(-scores)[: n_near + len(avoid)]
+            near = [new_ids[j] for j in top if new_ids[j] not in avoid][:n_near]
+        new_items = {i: new_matrix[position[i]] for i in near}
+        return self.rerank(history, [*head, *near], new_items=new_items or None)
+
     @torch.inference_mode()
     def score_new_items(self, history: History, candidates: Sequence[str],
                         new_items: Mapping[str, np.ndarray]) -> list[tuple[str, float]]:

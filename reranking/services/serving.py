@@ -243,14 +243,9 @@ def with_newer(
     """Re-score the head of a list over `history`, joined by the items added since training whose text
     is closest to the history's (the text-neighbour source over newer items); the tail follows as it was."""
     new_ids, matrix = newer_items(tenant, version, model)
-    near = []
-    if new_ids and history.item_ids:
-        query = history.item_ids[-NEWER_QUERY:]
-        near = [i for i, _ in text_neighbours(tenant, version, model, query, n=NEWER_CANDIDATES, newer_only=True)
-                if i not in skip]
-    vectors = dict(zip(new_ids, matrix)) if near else None
     head = [i for i, _ in scored[:FRESH_RESCORE] if i not in skip]
-    rescored = model.rerank(history, head + near, new_items=vectors)
+    rescored = model.rerank_with_new(history, head, new_ids, matrix, n_near=NEWER_CANDIDATES, query=NEWER_QUERY,
+                                     skip=skip)
     return rescored + [(i, s) for i, s in scored[FRESH_RESCORE:] if i not in skip]
 
 
