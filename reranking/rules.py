@@ -20,7 +20,10 @@ Order of application
    with the best (the tie goes to the better model score); weight > 1 puts every matching item above
    every non-matching one.
 4. diversity, highest priority first, each rule re-ordering the result of the previous one.
-5. pins, highest priority first. Pins are applied last, so a pin beats a diversity cap.
+5. promotions, highest priority first: each makes at least `slots` of the top `top` items match its
+   condition, pulling the best-scored matching items from further down into evenly spread slots of the
+   top (2 of 10: positions 5 and 10), each taking the slot of the lowest non-matching item there.
+6. pins, highest priority first. Pins are applied last, so a pin beats a diversity cap or a promotion.
 Then the list is cut to the top `k`. Positions are 1-based and absolute: a pin to position 12 with
 k=10 is applied but falls outside the response.
 
@@ -60,7 +63,7 @@ Condition (used by filter, boost and bury under "when"):
 
 filter     {"when": <condition>}
            {"when": {"field": "available", "op": "eq", "value": false}}
-boost      {"when": <condition>, "weight": <number > 0>}
+boost      {"when": <condition>, "weight": <number > 0, at most 1000>}
            {"when": {"field": "category", "op": "in", "value": ["Books", "Music"]}, "weight": 0.2}
            freshness: {"when": {"field": "age_days", "op": "lte", "value": 7}, "weight": 0.3}
            price range: {"when": {"field": "price", "op": "between", "value": [10, 25]}, "weight": 0.1}
@@ -80,6 +83,14 @@ diversity  {"max_per_category": <int >= 1>, "top": <int >= 1, optional>}
            {"max_per_category": 2, "top": 10}    {"mmr_lambda": 0.7, "top": 20}
 pin        {"item_id": "<id>", "position": <int >= 1>}
            {"item_id": "sku-42", "position": 1}
+promote    {"when": <condition>, "slots": <int >= 1>, "top": <int >= slots, optional>}
+               at least `slots` of the top `top` (default k) match `when`: a promotion, like a share of
+               slots filled from a filter. Fewer matching candidates than slots: all are promoted, and
+               `not_applied` says how many slots stayed unfilled.
+           {"when": {"field": "tags", "op": "contains", "value": "sale"}, "slots": 2, "top": 10}
+
+Every kind also takes "placements": a non-empty list of placement names (e.g. ["home", "cart"]); such a
+rule applies only to requests for one of them (`applies_to`). Without it a rule applies everywhere.
 
 Unknown keys are refused. Integers written as 3.0 are accepted as 3.
 """
@@ -93,8 +104,12 @@ from typing import Any
 
 import numpy as np
 
-KINDS = ("filter", "boost", "bury", "diversity", "pin")
+KINDS = ("filter", "boost", "bury", "diversity", "promote", "pin")
+MAX_PLACEMENT = 50  # characters of a placement name
 MAX_DEPTH = 5  # deeper nesting is never needed by an admin UI and bounds evaluation cost
+# A weight above 1 already lifts every matching item above every other; far larger ones only risk
+# overflowing scores to inf/NaN (1e308 x the score range).
+MAX_WEIGHT = 1000.0
 MAX_LIST = 1000  # values in one "in" list; larger sets belong in an attribute or a tag
 
 _STR_OPS = ("eq", "ne", "in", "not_in")
@@ -202,6 +217,25 @@ def validate_rule(kind: str, params: dict) -> dict:
         raise RuleError("kind", f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
     if not isinstance(params, dict):
         raise RuleError("params", "must be an object")
+    if "placements" not in params:
+        return _validate_kind(kind, params)
+    placements = params["placements"]
+    if (
+        not isinstance(placements, list) or not placements or len(placements) > MAX_LIST
+        or not all(isinstance(p, str) and 0 < len(p) <= MAX_PLACEMENT for p in placements)
+    ):
+        raise RuleError("params.placements", f"must be a non-empty list of names of 1 to {MAX_PLACEMENT} characters")
+    cleaned = _validate_kind(kind, {key: value for key, value in params.items() if key != "placements"})
+    return {**cleaned, "placements": sorted(set(placements))}
+
+
+def applies_to(rule: Rule, placement: str) -> bool:
+    """Return whether the rule applies to requests for this placement (rules without a list: all)."""
+    placements = (rule.params or {}).get("placements") if isinstance(rule.params, dict) else None
+    return not placements or placement in placements
+
+
+def _validate_kind(kind: str, params: dict) -> dict:
     if kind == "filter":
         _only_keys(params, ("when",), "params")
         return {"when": _condition(_required(params, "when", "params"), "params.when", 1)}
@@ -212,6 +246,8 @@ def validate_rule(kind: str, params: dict) -> dict:
         if weight <= 0:
             other = "bury" if kind == "boost" else "boost"
             raise RuleError("params.weight", f"must be greater than 0 (use {other} to go the other way)")
+        if weight > MAX_WEIGHT:
+            raise RuleError("params.weight", f"must be at most {MAX_WEIGHT:g}")
         return {"when": when, "weight": weight}
     if kind == "diversity":
         _only_keys(params, ("max_per_category", "mmr_lambda", "top"), "params")
@@ -228,6 +264,15 @@ def validate_rule(kind: str, params: dict) -> dict:
             if not 0.0 <= lam <= 1.0:
                 raise RuleError("params.mmr_lambda", "must be between 0 and 1")
             cleaned["mmr_lambda"] = lam
+        return cleaned
+    if kind == "promote":
+        _only_keys(params, ("when", "slots", "top"), "params")
+        cleaned = {"when": _condition(_required(params, "when", "params"), "params.when", 1),
+                   "slots": _count(_required(params, "slots", "params"), "params.slots")}
+        if "top" in params:
+            cleaned["top"] = _count(params["top"], "params.top")
+            if cleaned["top"] < cleaned["slots"]:
+                raise RuleError("params.top", "must be at least slots")
         return cleaned
     _only_keys(params, ("item_id", "position"), "params")
     item_id = _required(params, "item_id", "params")
@@ -461,7 +506,12 @@ def apply_rules(
         else:
             order = _mmr(order, candidates, final, params["mmr_lambda"], top, rule, effects)
 
-    # 5. pins
+    # 5. promotions
+    for rule, params in stages["promote"]:
+        top = min(params.get("top") or k or len(order), len(order))
+        order = _promote(order, candidates, params, top, rule, effects, not_applied, now)
+
+    # 6. pins
     removed_by = {item_id: effect for item_id, effect in removed}
     order = _pin(order, candidates, stages["pin"], removed_by, effects, not_applied)
 
@@ -480,7 +530,7 @@ def _effect(rule: Rule, delta: float | None, detail: str, moved: tuple[int, int]
 
 def _live_by_stage(rules: list[Rule], now: datetime) -> tuple[dict[str, list[tuple[Rule, dict]]], list[Effect]]:
     """Return live, valid rules grouped by stage in priority order, and the invalid ones as effects."""
-    stages: dict[str, list[tuple[Rule, dict]]] = {"filter": [], "boost": [], "diversity": [], "pin": []}
+    stages: dict[str, list[tuple[Rule, dict]]] = {"filter": [], "boost": [], "diversity": [], "promote": [], "pin": []}
     invalid: list[Effect] = []
     ranked = sorted(enumerate(rules), key=lambda pair: (-pair[1].priority, pair[0]))
     for _, rule in ranked:
@@ -572,6 +622,46 @@ def _embedding_matrix(vectors: list[np.ndarray | None]) -> np.ndarray:
             norm = np.linalg.norm(v)
             out[row] = v / norm if norm > 0 else 0.0  # renormalise: callers' "normalised" drifts in float16
     return out
+
+
+def _promote(
+    order: list[int],
+    items: list[Candidate],
+    params: dict,
+    top: int,
+    rule: Rule,
+    effects: dict[int, list[Effect]],
+    not_applied: list[Effect],
+    now: datetime,
+) -> list[int]:
+    head, tail = order[:top], order[top:]
+    hits = {i for i in order if matches(params["when"], items[i], now)}
+    slots = min(params["slots"], top)
+    need = slots - sum(i in hits for i in head)
+    if need <= 0:
+        return order
+    pulled = [i for i in tail if i in hits][:need]
+    if len(pulled) < need:
+        filled = slots - need + len(pulled)
+        not_applied.append(_effect(rule, None, f"not applied in full: {filled} of {slots} slots in the top {top} "
+                                               f"match, the candidates hold no more"))
+    if not pulled:
+        return order
+    dropped = [i for i in reversed(head) if i not in hits][: len(pulled)][::-1]
+    new_head = [i for i in head if i not in dropped]
+    for j, i in enumerate(pulled):  # evenly spread: 2 of 10 go to positions 5 and 10
+        new_head.insert(max(round((j + 1) * top / len(pulled)) - 1, 0), i)
+    taken = set(pulled)
+    new = new_head + dropped + [i for i in tail if i not in taken]
+    before = {i: p for p, i in enumerate(order, 1)}
+    for p, i in enumerate(new, 1):
+        if i in taken:
+            detail = f"promoted: {describe(params['when'])}, moved {before[i]} -> {p}"
+            effects[i].append(_effect(rule, None, detail, (before[i], p)))
+        elif p != before[i] and i in dropped:
+            effects[i].append(_effect(rule, None, f"moved {before[i]} -> {p}: slot given to a promoted item",
+                                      (before[i], p)))
+    return new
 
 
 def _pin(

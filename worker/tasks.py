@@ -14,16 +14,14 @@ from django.utils import timezone
 
 from reranking.models import Event, ModelVersion, RunStatus, TrainingPolicy
 from reranking.services import precompute, privacy, served_log, training
-from reranking.services.embeddings import embed_items as embed_items_service
+from reranking.services.embeddings import embed_queued
 from tenants.models import Tenant
 
 
 @shared_task(name="worker.tasks.embed_items")
 def embed_items(tenant_id: int) -> int:
     """Re-encode items whose text changed; returns how many were."""
-    tenant = Tenant.objects.get(pk=tenant_id)
-    _, recomputed = embed_items_service(tenant)
-    return len(recomputed)
+    return embed_queued(Tenant.objects.get(pk=tenant_id))
 
 
 class TrainTask(Task):

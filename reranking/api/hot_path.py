@@ -24,7 +24,7 @@ from typing import Mapping
 import orjson
 from django.http import HttpResponse
 from django.views.decorators.debug import sensitive_variables
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, ValidationError
 
 from reranking.services import identity, served_log, serving
 from tenants.api.errors import DATABASE_DOWN
@@ -57,11 +57,23 @@ def recommendations_query(request) -> tuple[Mapping, dict]:
     if hit is None:
         params = request.query_params
         q = MappingProxyType(RECOMMENDATIONS_QUERY.run_validation(params))
-        attributes = {key[len("attr."):]: value for key, value in params.items() if key.startswith("attr.")}
+        attributes = attribute_filters(params)
         if len(_query_memo) >= QUERY_MEMO_MAX:
             _query_memo.clear()
         hit = _query_memo[raw] = (q, attributes)
     return hit
+
+
+def attribute_filters(params) -> dict[str, str]:
+    """Return the `attr.<name>=<value>` filters of a query; a bare `attr.` is refused (400) naming it."""
+    attributes = {}
+    for key, value in params.items():
+        if key.startswith("attr."):
+            name = key[len("attr."):]
+            if not name.strip():
+                raise ValidationError({key: "Name the attribute: attr.<name>=<value>."})
+            attributes[name] = value
+    return attributes
 
 
 def split_ids(value: str | None) -> list[str] | None:
@@ -78,7 +90,8 @@ def filters_of(q: Mapping, attributes: dict) -> dict:
 def body_of(served: serving.Served, explain: bool) -> dict:
     """The response body of a served list: one shape for both paths."""
     body = {
-        "recommendation_id": served.recommendation_id, "strategy": served.strategy, "model_version": served.version,
+        "recommendation_id": served.recommendation_id, "placement": served.placement, "strategy": served.strategy,
+        "model_version": served.version,
         "fresh": served.fresh, "privacy": served.privacy, "items": served.items, "unknown": served.unknown,
     }
     if explain:
@@ -119,7 +132,7 @@ def recommendations(request, drf_view, **kwargs):
             served = serving.recommend(
                 tenant, user, k=q["k"], page=q["page"], filters=filters_of(q, attributes),
                 context=split_ids(q.get("context")), explain=q["explain"], epsilon=q.get("epsilon"),
-                prefetched=prefetched,
+                prefetched=prefetched, placement=q["placement"],
             )
         except (serving.ServingError, serving.UnknownUser, *DATABASE_DOWN):
             served = None

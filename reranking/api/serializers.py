@@ -22,13 +22,25 @@ class ItemBatchSerializer(serializers.Serializer):
     """Documents the upsert body for the schema: a JSON array of item objects."""
 
     item_id = serializers.CharField()
-    title = serializers.CharField()
+    title = serializers.CharField(required=False, help_text="Required for a new item.")
     description = serializers.CharField(required=False)
     category = serializers.CharField(required=False)
     tags = serializers.ListField(child=serializers.CharField(), required=False)
     attributes = serializers.DictField(required=False)
     price = serializers.DecimalField(max_digits=12, decimal_places=2, required=False, allow_null=True)
     available = serializers.BooleanField(required=False)
+
+
+class ItemPatchSerializer(serializers.Serializer):
+    """Documents PATCH /items/{item_id}: any of the item's fields; `null` resets one to its default."""
+
+    title = serializers.CharField(required=False)
+    description = serializers.CharField(required=False, allow_null=True)
+    category = serializers.CharField(required=False, allow_null=True)
+    tags = serializers.ListField(child=serializers.CharField(), required=False, allow_null=True)
+    attributes = serializers.DictField(required=False, allow_null=True)
+    price = serializers.DecimalField(max_digits=12, decimal_places=2, required=False, allow_null=True)
+    available = serializers.BooleanField(required=False, allow_null=True)
 
 
 class UpsertResultSerializer(serializers.Serializer):
@@ -116,6 +128,7 @@ class ServedListSerializer(serializers.Serializer):
     strategy = serializers.CharField()
     model_version = serializers.IntegerField(allow_null=True)
     items = serializers.ListField(child=serializers.CharField(), help_text="Item ids served, best first.")
+    placement = serializers.CharField(help_text="Where the list was shown ('default' when the request named none).")
 
 
 class ExportedRankingSerializer(serializers.Serializer):

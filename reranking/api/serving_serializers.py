@@ -7,7 +7,18 @@ from rest_framework import serializers
 
 from reranking.models import ErasureRecord, ModelVersion, PrivacySettings, Rule
 from reranking.services import identity
-from reranking.services.serving import MAX_CANDIDATES, MAX_K
+from reranking.services.serving import DEFAULT_PLACEMENT, MAX_CANDIDATES, MAX_K
+from tenants.api.serializers import RefuseUnknownFields
+
+PLACEMENT_RE = r"^[A-Za-z0-9._:-]{1,50}$"
+
+
+def PLACEMENT() -> serializers.RegexField:
+    return serializers.RegexField(
+        PLACEMENT_RE, required=False, default=DEFAULT_PLACEMENT,
+        help_text="Where the list is shown (home, product, cart, email...): selects the rules limited to it "
+                  "and is recorded with the served list. Letters, digits, '.', '_', '-', ':'; at most 50.",
+    )
 
 
 class RecommendationsQuery(serializers.Serializer):
@@ -20,6 +31,7 @@ class RecommendationsQuery(serializers.Serializer):
     context = serializers.CharField(required=False, allow_blank=True, help_text="Comma-separated item ids the user is looking at.")
     explain = serializers.BooleanField(required=False, default=False)
     epsilon = serializers.FloatField(required=False, help_text="DP budget for this request (when DP is on).")
+    placement = PLACEMENT()
 
     def validate(self, data: dict) -> dict:
         if data.get("price_min") is not None and data.get("price_max") is not None and data["price_min"] > data["price_max"]:
@@ -38,6 +50,7 @@ class ServedItemSerializer(serializers.Serializer):
 
 class ServedSerializer(serializers.Serializer):
     recommendation_id = serializers.CharField()
+    placement = serializers.CharField(help_text="The request's placement ('default' when it named none).")
     strategy = serializers.CharField(help_text="precomputed, precomputed+fresh, content, popular or live")
     model_version = serializers.IntegerField(allow_null=True, source="version")
     fresh = serializers.BooleanField()
@@ -48,7 +61,7 @@ class ServedSerializer(serializers.Serializer):
     not_applied = serializers.ListField(child=serializers.DictField(), required=False)
 
 
-class RerankRequest(serializers.Serializer):
+class RerankRequest(RefuseUnknownFields, serializers.Serializer):
     user_id = serializers.CharField(required=False, max_length=200)
     recent_items = serializers.ListField(child=serializers.CharField(max_length=200), required=False, max_length=200)
     candidates = serializers.ListField(
@@ -58,6 +71,7 @@ class RerankRequest(serializers.Serializer):
     k = serializers.IntegerField(required=False, min_value=1, max_value=MAX_CANDIDATES)
     explain = serializers.BooleanField(required=False, default=False)
     epsilon = serializers.FloatField(required=False)
+    placement = PLACEMENT()
 
     def validate(self, data: dict) -> dict:
         if data.get("user_id") and data.get("recent_items"):
@@ -70,7 +84,7 @@ class RuleParamsField(serializers.JSONField):
     """A JSON object; the rule engine validates its content."""
 
 
-class RuleSerializer(serializers.ModelSerializer):
+class RuleSerializer(RefuseUnknownFields, serializers.ModelSerializer):
     params = RuleParamsField(required=False)
 
     class Meta:
@@ -94,10 +108,19 @@ class RuleSerializer(serializers.ModelSerializer):
         return {name: getattr(self.instance, name) for name in ("name", "kind", "params", "priority", "enabled", "starts_at", "ends_at")}
 
 
-class RulePreviewRequest(serializers.Serializer):
+class DraftRuleSerializer(RefuseUnknownFields, serializers.Serializer):
+    """A rule tried in a preview, not saved: the fields of a saved rule that shape a list."""
+
+    name = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    kind = serializers.CharField()
+    params = RuleParamsField(required=False, default=dict)
+    priority = serializers.IntegerField(required=False, default=0, min_value=-(10**6), max_value=10**6)
+
+
+class RulePreviewRequest(RefuseUnknownFields, serializers.Serializer):
     user_id = serializers.CharField(required=False)
     candidates = serializers.ListField(child=serializers.CharField(max_length=200), required=False, max_length=MAX_CANDIDATES)
-    rules = serializers.ListField(child=serializers.DictField(), required=False, help_text="Draft rules; default: the saved ones.")
+    rules = DraftRuleSerializer(many=True, required=False, help_text="Draft rules; default: the saved ones.")
     k = serializers.IntegerField(required=False, min_value=1, max_value=100, default=10)
 
 
@@ -113,7 +136,7 @@ class EpsilonField(serializers.FloatField):
     """Greater than 0, at most 100 (PrivacySettings.clean says so; this tells the schema)."""
 
 
-class PrivacySerializer(serializers.ModelSerializer):
+class PrivacySerializer(RefuseUnknownFields, serializers.ModelSerializer):
     statement = serializers.CharField(read_only=True)
     training_statement = serializers.CharField(read_only=True)
     epsilon = EpsilonField(required=False)

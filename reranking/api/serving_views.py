@@ -67,7 +67,7 @@ class RecommendationsView(TenantAPIView):
             lambda: serving.recommend(
                 self.tenant, user, k=q["k"], page=q["page"], filters=hot_path.filters_of(q, attributes),
                 context=hot_path.split_ids(q.get("context")),
-                explain=q["explain"], epsilon=q.get("epsilon"),
+                explain=q["explain"], epsilon=q.get("epsilon"), placement=q["placement"],
                 prefetched=getattr(request._request, "cache_prefetched", None),
             ),
             user_id,
@@ -91,6 +91,7 @@ class RerankView(TenantAPIView):
             lambda: serving.rerank(
                 self.tenant, candidates=d["candidates"], user_external_id=user,
                 recent_items=d.get("recent_items"), k=d.get("k"), explain=d["explain"], epsilon=d.get("epsilon"),
+                placement=d["placement"],
             ),
             d.get("user_id"),
         )
@@ -128,11 +129,11 @@ class RuleViewSet(
             drafts = []
             for index, raw in enumerate(d["rules"]):
                 try:
-                    params = engine.validate_rule(raw.get("kind", ""), raw.get("params", {}))
+                    params = engine.validate_rule(raw["kind"], raw["params"])
                 except engine.RuleError as exc:
                     raise exceptions.ValidationError({f"rules[{index}].{exc.field}": exc.message}) from exc
-                drafts.append(engine.Rule(id=f"draft-{index}", name=str(raw.get("name") or f"draft {index}"),
-                                          kind=raw["kind"], params=params, priority=int(raw.get("priority") or 0)))
+                drafts.append(engine.Rule(id=f"draft-{index}", name=raw.get("name") or f"draft {index}",
+                                          kind=raw["kind"], params=params, priority=raw["priority"]))
         before, after = run_serving(
             lambda: serving.preview(self.tenant, user_external_id=identity.stored_user_id(self.tenant, d.get("user_id")),
                                     candidates=d.get("candidates"), rules=drafts, k=d["k"]),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, mixins, status
@@ -10,8 +11,10 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from reranking.models import EndUser, Event, Item
-from reranking.services import export, identity, privacy
-from reranking.services.catalogue import BatchInvalid, ConcurrentUpsert, read_item_csv, soft_delete_item, upsert_items
+from reranking.services import export, identity, privacy, serving
+from reranking.services.catalogue import (
+    BatchInvalid, ConcurrentUpsert, ItemNotFound, patch_item, read_item_csv, soft_delete_item, upsert_items,
+)
 from reranking.services.csv_export import catalogue_csv, csv_download
 from reranking.services.ingest import ingest_events
 from reranking.services.ratelimit import CODE as RATE_LIMITED
@@ -21,8 +24,8 @@ from tenants.api.errors import error_body
 from tenants.api.schema import ErrorSerializer
 from tenants.models import Scope
 
-from . import serializers as s
-from .serving_serializers import ErasureRecordSerializer
+from . import hot_path, serializers as s
+from .serving_serializers import ErasureRecordSerializer, RecommendationsQuery, ServedSerializer
 
 
 def batch_from(data, key: str) -> list:
@@ -113,6 +116,37 @@ class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destr
     def perform_destroy(self, instance: Item) -> None:
         soft_delete_item(instance)
 
+    @extend_schema(request=s.ItemPatchSerializer, responses={200: s.ItemSerializer, 404: ErrorSerializer})
+    def partial_update(self, request, external_id=None):
+        """Change only the fields sent; `null` clears a field (to its default); the title cannot be cleared."""
+        try:
+            item = patch_item(self.tenant, external_id, request.data)
+        except ItemNotFound:
+            raise exceptions.NotFound("No item with this id in this tenant.") from None
+        except BatchInvalid as exc:
+            raise exceptions.ValidationError({e.field: e.message for e in exc.errors}) from None
+        except ConcurrentUpsert:
+            return Response(error_body("conflict", "Another request is changing this item; retry."), status=409)
+        return Response(s.ItemSerializer(item).data)
+
+    @extend_schema(parameters=[RecommendationsQuery], responses={200: ServedSerializer, 404: ErrorSerializer})
+    @action(detail=True, methods=["get"])
+    def similar(self, request, external_id=None):
+        """Items like this one (`?context=` adds more: a cart), from behaviour blended with text, so new
+        items work too; the tenant's rules (for `placement`), request filters and privacy settings apply."""
+        q, attributes = hot_path.recommendations_query(request)
+        try:
+            served = serving.similar(
+                self.tenant, [external_id, *(hot_path.split_ids(q.get("context")) or [])], k=q["k"],
+                filters=hot_path.filters_of(q, attributes), explain=q["explain"], epsilon=q.get("epsilon"),
+                placement=q["placement"],
+            )
+        except serving.UnknownItem:
+            raise exceptions.NotFound("No item with this id in this tenant.") from None
+        except serving.ServingError as exc:
+            raise exceptions.ValidationError({exc.field: exc.message}) from exc
+        return Response(hot_path.body_of(served, q["explain"]))
+
     @extend_schema(
         request=s.ItemBatchSerializer(many=True, allow_empty=False, max_length=settings.RECS_MAX_BATCH),
         responses={200: s.UpsertResultSerializer, 409: ErrorSerializer},
@@ -148,8 +182,23 @@ class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destr
 
 
 class EventCursor(CursorPagination):
+    """Newest first, 100 a page. A cursor this API did not hand out is a 400 naming `cursor`."""
+
     ordering = "-timestamp"
     page_size = 100
+
+    def decode_cursor(self, request):
+        try:
+            return super().decode_cursor(request)
+        except exceptions.NotFound as exc:
+            raise exceptions.ValidationError({self.cursor_query_param: "Invalid cursor."}) from exc
+
+    def paginate_queryset(self, queryset, request, view=None):
+        # A well-formed cursor can still carry a position that is not a timestamp (hand-made or tampered).
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except (DjangoValidationError, ValueError, TypeError) as exc:
+            raise exceptions.ValidationError({self.cursor_query_param: "Invalid cursor."}) from exc
 
 
 class EventViewSet(mixins.ListModelMixin, TenantScopedViewSet):
@@ -174,16 +223,23 @@ class EventViewSet(mixins.ListModelMixin, TenantScopedViewSet):
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 
-    @extend_schema(request=s.EventBatchSerializer, responses=s.IngestResultSerializer)
+    @extend_schema(
+        request=s.EventBatchSerializer, responses=s.IngestResultSerializer,
+        parameters=[OpenApiParameter("backfill", bool, description=(
+            "Historical events: not counted against the per-user rate limits; each row needs a timestamp."
+        ))],
+    )
     def create(self, request):
         """Store up to 10,000 events. Valid rows are stored; each invalid row is reported by index.
 
         Each end user may send at most the tenant's per-minute and per-hour number of events (60 and 600
         by default); rows beyond are refused with code `rate_limited`, and a batch refused only for that
-        answers 429.
+        answers 429. `?backfill=true` loads history instead: no rate limit, a timestamp on every row,
+        the same validation and event_id deduplication.
         """
         rows = batch_from(request.data, "events")
-        result = ingest_events(self.tenant, rows, rate_limit=True)
+        backfill = bool(flag(request.query_params, "backfill"))
+        result = ingest_events(self.tenant, rows, rate_limit=not backfill, require_timestamp=backfill)
         if result.errors and not (result.stored or result.duplicates):
             if all(e.code == RATE_LIMITED for e in result.errors):
                 message = f"{len(result.errors)} rows refused: {result.errors[0].message}"

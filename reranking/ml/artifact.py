@@ -7,12 +7,13 @@ else, and refuses a folder whose files are damaged (CorruptArtifact) rather than
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import time
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -35,6 +36,10 @@ def file_sha256(path: str) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+# Trained items whose id embeddings a new item borrows, the nearest by text (score_new_items).
+NEW_ITEM_NEIGHBOURS = 5
 
 
 @dataclass
@@ -84,9 +89,24 @@ class Reranker:
         self._index = {item: i for i, item in enumerate(self.item_ids)}
         self._types = {name: i for i, name in enumerate(self.event_type_names)}
 
-    @property
+    def knows(self, item_id: str) -> bool:
+        """Return whether this version was trained with the item (it has a learned embedding)."""
+        return item_id in self._index
+
+    def text_vectors(self, item_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Return the MiniLM embeddings (384,) of the given items this version was trained with."""
+        rows = [(item, self._index[item]) for item in item_ids if item in self._index]
+        if not rows:
+            return {}
+        matrix = self.net.items.text[torch.tensor([1 + i for _, i in rows])].float().cpu().numpy()  # (n, 384)
+        return {item: matrix[n] for n, (item, _) in enumerate(rows)}
+
+    @functools.cached_property
     def item_embeddings(self) -> np.ndarray:
-        """Return the (n_items, 384) MiniLM embeddings in `item_ids` order (for content fallbacks)."""
+        """Return the (n_items, 384) MiniLM embeddings in `item_ids` order (for content fallbacks).
+
+        Copied out of the network once per loaded version (the version never changes).
+        """
         return self.net.items.text[1:].float().cpu().numpy()
 
     # ---- persistence ----
@@ -161,8 +181,16 @@ class Reranker:
                                 for j in order[b] if cand[b, j] >= 0 and np.isfinite(scores[b, j])])
         return results
 
-    def rerank(self, history: History, candidates: Sequence[str]) -> list[tuple[str, float]]:
-        """Return the known candidates as (item_id, score), best first; unknown ids are omitted."""
+    def rerank(self, history: History, candidates: Sequence[str],
+               new_items: Mapping[str, np.ndarray] | None = None) -> list[tuple[str, float]]:
+        """Return the known candidates as (item_id, score), best first; unknown ids are omitted.
+
+        `new_items` maps ids this version was not trained with to their MiniLM text vectors (384,):
+        those candidates are scored too, through the text projection (see score_new_items).
+        """
+        new = [c for c in dict.fromkeys(candidates) if c not in self._index and new_items and c in new_items]
+        if new:
+            return self.score_new_items(history, candidates, {c: new_items[c] for c in new})
         known = list(dict.fromkeys(self._index[c] for c in candidates if c in self._index))
         if not known:
             return []
@@ -171,3 +199,68 @@ class Reranker:
                                    given=np.array([known], dtype=np.int64))
         order = np.argsort(-scores[0], kind="stable")
         return [(self.item_ids[cand[0, j]], float(scores[0, j])) for j in order]
+
+    def rerank_with_new(self, history: History, head: Sequence[str], new_ids: Sequence[str], new_matrix: np.ndarray,
+                        n_near: int = 20, query: int = 20, skip: set[str] | frozenset = frozenset()
+                        ) -> list[tuple[str, float]]:
+        """Re-score `head` joined by the `n_near` items added since training (`new_ids`, rows of
+        `new_matrix` (M, 384)) whose text is closest to the history's last `query` items: the
+        text-neighbour source over newer items. Serving and the cold-items protocol both call this.
+        """
+        near: list[str] = []
+        recent = history.item_ids[-query:]
+        vectors = self.text_vectors(recent)
+        position = {item: j for j, item in enumerate(new_ids)}
+        vectors.update({i: new_matrix[position[i]] for i in recent if i not in vectors and i in position})
+        if vectors and len(new_ids):
+            centre = np.mean(list(vectors.values()), axis=0)
+            scores = new_matrix @ (centre / (np.linalg.norm(centre) or 1.0))  # (M,)
+            avoid = set(skip) | set(head) | set(history.item_ids)
+            top = np.argsort(-scores)[: n_near + len(avoid)]
+            near = [new_ids[j] for j in top if new_ids[j] not in avoid][:n_near]
+        new_items = {i: new_matrix[position[i]] for i in near}
+        return self.rerank(history, [*head, *near], new_items=new_items or None)
+
+    @torch.inference_mode()
+    def score_new_items(self, history: History, candidates: Sequence[str],
+                        new_items: Mapping[str, np.ndarray]) -> list[tuple[str, float]]:
+        """Score known candidates and items added since training in one list, without retraining.
+
+        A trained item's token is its id embedding plus the projection of its text embedding
+        (model.py), and its features come from the first-stage sources fitted on interactions. A new
+        item has neither id embedding nor interactions, so it borrows both from its
+        NEW_ITEM_NEIGHBOURS nearest trained items by text, weighted by cosine: their id embeddings
+        (content-based imputation of a cold item's embedding) and their first-stage features for this
+        history; its own text goes through the text projection. NOTE: the scorer never saw such
+        tokens in training; the cold-items protocol (evaluate.py) measures what this is worth.
+        """
+        known = list(dict.fromkeys(self._index[c] for c in candidates if c in self._index))
+        new_ids = list(new_items)
+        vectors = torch.from_numpy(np.stack([np.asarray(new_items[c], dtype=np.float32) for c in new_ids]))
+        vectors = torch.nn.functional.normalize(vectors, dim=-1)  # (M, 384)
+        sims = torch.from_numpy(self.item_embeddings) @ vectors.T  # (N, M)
+        near_sim, near = torch.topk(sims.T, min(NEW_ITEM_NEIGHBOURS, len(self.item_ids)), dim=1)  # (M, K)
+        weight = near_sim.clamp(min=1e-6)
+        weight = weight / weight.sum(1, keepdim=True)  # (M, K)
+        borrowed_from = sorted(set(near.flatten().tolist()))
+        q, types = self._queries([history])
+        given = np.array([known + borrowed_from], dtype=np.int64)
+        _, feats = self.first_stage.candidates(q, False, given=given)  # (1, K+U, F)
+        slot = {item: j for j, item in enumerate(borrowed_from)}
+        pos = near.clone().apply_(lambda i: slot[i])  # (M, K) positions in borrowed_from
+        near_feats = torch.from_numpy(feats[0, len(known):])[pos]  # (M, K, F)
+        new_feats = (near_feats * weight.unsqueeze(-1)).sum(1)  # (M, F)
+        all_feats = torch.cat([torch.from_numpy(feats[0, : len(known)]), new_feats]).unsqueeze(0)  # (1, N, F)
+        ids = self.net.items.ids.weight[torch.tensor(borrowed_from, dtype=torch.long, device=self.device) + 1]
+        borrowed = (ids[pos.to(self.device)] * weight.unsqueeze(-1).to(self.device)).sum(1)  # (M, D)
+        new_vecs = borrowed + self.net.items.text_proj(vectors.to(self.device))  # (M, D)
+        known_vecs = self.net.items(torch.tensor([[i + 1 for i in known]], dtype=torch.long, device=self.device))
+        cand_vecs = torch.cat([known_vecs, new_vecs.unsqueeze(0)], 1)  # (1, N, D)
+        gaps = [gap_buckets(t) if len(t) else np.zeros(0, np.int64) for t in q.times]
+        h_items, h_types, h_gaps = history_tensors(q.items, types, gaps, self.config.max_history)
+        user = self.net.user_state(h_items.to(self.device), h_types.to(self.device), h_gaps.to(self.device))
+        valid = torch.ones(cand_vecs.shape[:2], dtype=torch.bool, device=self.device)
+        scores = self.net.scorer(user, cand_vecs, all_feats.to(self.device), valid)[0].float().cpu().numpy()
+        names = [self.item_ids[i] for i in known] + new_ids
+        order = np.argsort(-scores, kind="stable")
+        return [(names[j], float(scores[j])) for j in order if np.isfinite(scores[j])]

@@ -6,6 +6,8 @@ from django.utils import timezone
 
 from tenants.models import TenantOwned
 
+DEFAULT_PLACEMENT = "default"
+
 
 class ServedRecommendation(TenantOwned):
     """One list served to one end user. Written in batches from a Redis buffer (services/served_log.py).
@@ -20,6 +22,8 @@ class ServedRecommendation(TenantOwned):
     strategy = models.CharField(max_length=32, blank=True, default="")
     model_version = models.PositiveIntegerField(null=True, blank=True)
     items = models.JSONField(default=list)  # item ids, best first
+    # Where the list was shown (the request's `placement`): impressions and experiments group by it.
+    placement = models.CharField(max_length=50, default=DEFAULT_PLACEMENT)
 
     class Meta:
         indexes = [

@@ -3,7 +3,9 @@
 Columns match the upload format (item_id, title, description, category, tags, price, available, then one
 column per attribute), so an export can be edited and uploaded again. Every text cell that a spreadsheet
 would read as a formula (starting with = + - @, a tab or a carriage return) gets a leading apostrophe
-(OWASP's advice against CSV injection); the apostrophe stays in the value if the file is uploaded again.
+(OWASP's advice against CSV injection). So that the guard is reversible, a value that already starts with
+apostrophes before such a character gets one more; upload removes exactly one (`unguarded`), so an export
+uploaded again changes nothing.
 """
 from __future__ import annotations
 
@@ -21,7 +23,26 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 def neutralised(value: str) -> str:
     """Return a cell a spreadsheet shows as text, never evaluates."""
-    return "'" + value if value.startswith(FORMULA_START) else value
+    return "'" + value if value.lstrip("'").startswith(FORMULA_START) else value
+
+
+def unguarded(cell: str) -> str:
+    """Undo neutralised(): drop the one apostrophe export put before a formula-like cell."""
+    return cell[1:] if cell.startswith("'") and cell.lstrip("'").startswith(FORMULA_START) else cell
+
+
+def item_cells(item: Item) -> dict[str, str]:
+    """The cells export writes for an item's own fields (upload compares against them: an unchanged cell
+    leaves the stored value, whatever its type, as it was)."""
+    return {
+        "item_id": item.external_id, "title": item.title, "description": item.description, "category": item.category,
+        "tags": "|".join(map(str, item.tags or [])), "price": "" if item.price is None else str(item.price),
+        "available": "true" if item.available else "false",
+    }
+
+
+def attribute_cell(value) -> str:
+    return "" if value is None else str(value)
 
 
 class _Line:
@@ -45,11 +66,8 @@ def item_rows(items: QuerySet[Item]) -> Iterator[list]:
     yield COLUMNS + keys
     for item in live.iterator(chunk_size=2000):
         attributes = item.attributes if isinstance(item.attributes, dict) else {}
-        yield [
-            item.external_id, item.title, item.description, item.category, "|".join(map(str, item.tags or [])),
-            "" if item.price is None else str(item.price), "true" if item.available else "false",
-            *(str(attributes.get(key, "")) for key in keys),
-        ]
+        cells = item_cells(item)
+        yield [*(cells[name] for name in COLUMNS), *(attribute_cell(attributes.get(key)) for key in keys)]
 
 
 def catalogue_csv(items: QuerySet[Item]) -> Iterator[str]:

@@ -1,14 +1,53 @@
 """Keep each item's text embedding current: only items whose text changed are re-encoded."""
 from __future__ import annotations
 
+import logging
 from typing import Callable
 
 import numpy as np
+from django.core.cache import cache
 from django.db import transaction
 
 from reranking.ml.text import EMBEDDING_DIM, embed_with_cache
 from reranking.models import Item, ItemEmbedding
 from tenants.models import Tenant
+
+log = logging.getLogger(__name__)
+# Upserts within this many seconds share one embedding run: a catalogue import of many batches, or a
+# merchandiser's edits, queue one task, not one per request.
+EMBED_DELAY = 5
+
+
+def queued_key(tenant_id: int) -> str:
+    return f"recs:embed-queued:{tenant_id}"
+
+
+def request_embedding(tenant_id: int) -> bool:
+    """Queue one run of worker.tasks.embed_items for the tenant EMBED_DELAY seconds from now, unless one
+    is queued already; return whether this call queued it. Never fails the caller (an upsert): with
+    the broker down the items are embedded by the next run (a later upsert, or training).
+    """
+    try:
+        if not cache.add(queued_key(tenant_id), 1, EMBED_DELAY + 600):
+            return False
+    except Exception:  # noqa: BLE001 - no cache: queue without debouncing
+        pass
+    from celery import current_app
+
+    try:
+        current_app.send_task("worker.tasks.embed_items", args=[tenant_id], countdown=EMBED_DELAY, retry=False)
+    except Exception as exc:  # noqa: BLE001 - any broker error
+        log.warning("could not queue embedding for tenant %s: %s", tenant_id, exc)
+        cache.delete(queued_key(tenant_id))
+        return False
+    return True
+
+
+def embed_queued(tenant: Tenant) -> int:
+    """Run a queued embedding (the debounced task): upserts from now on queue the next run."""
+    cache.delete(queued_key(tenant.pk))
+    _, recomputed = embed_items(tenant)
+    return len(recomputed)
 
 
 def live_items(tenant: Tenant) -> list[Item]:

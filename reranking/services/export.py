@@ -31,7 +31,7 @@ def export_user(tenant: Tenant, user: EndUser, shown_id: str) -> dict:
                 "recommendation_id", "context")
     )
     served = ServedRecommendation.objects.for_tenant(tenant).filter(user=user).order_by("served_at", "id").values(
-        "recommendation_id", "served_at", "endpoint", "strategy", "model_version", "items"
+        "recommendation_id", "served_at", "endpoint", "strategy", "model_version", "items", "placement"
     )
     rankings = (
         Ranking.objects.for_tenant(tenant).filter(user=user).order_by("version__number")

@@ -132,19 +132,22 @@ def _copy_events(rows: list[tuple]) -> int:
     return stored
 
 
-def ingest_events(tenant: Tenant, rows: Sequence[Any], *, rate_limit: bool = False) -> IngestResult:
+def ingest_events(
+    tenant: Tenant, rows: Sequence[Any], *, rate_limit: bool = False, require_timestamp: bool = False
+) -> IngestResult:
     """Store the valid rows of a batch; a retried batch with the same event_ids stores nothing twice.
 
     With rate_limit=True (live traffic: the events API) each end user's new rows beyond the tenant's
-    per-minute and per-hour limits are refused with code `rate_limited`. Imports of history (CLI, bench)
-    leave it off: their events arrive all at once by nature.
+    per-minute and per-hour limits are refused with code `rate_limited`. Imports of history (CLI, bench,
+    the API's backfill mode) leave it off: their events arrive all at once by nature; backfill asks for
+    `require_timestamp`, since history without a time would land at now.
     """
     now = timezone.now()
     event_types = set(tenant.event_types)
     result = IngestResult()
     clean: list[tuple[int, dict]] = []
     for index, row in enumerate(rows):
-        cleaned = clean_event(row, event_types, now)
+        cleaned = clean_event(row, event_types, now, require_timestamp=require_timestamp)
         if cleaned.errors:
             name, message = next(iter(cleaned.errors.items()))
             result.errors.append(RowError(index, name, message))

@@ -6,17 +6,20 @@ the API, CSV upload and import commands all refuse the same input with the same 
 from __future__ import annotations
 
 import math
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-MAX_ID = 200
+MAX_ID = 200  # characters; user and item ids longer than this are refused (docs/serving-live.md)
 MAX_TITLE = 500
 MAX_CATEGORY = 200
 # Clients' clocks drift; an event a little in the future is accepted, one far in it is an error.
 FUTURE_TOLERANCE = timedelta(days=1)
 
+# /items/<these> are endpoints, so an item with such an id could not be addressed as /items/{item_id}.
+RESERVED_ITEM_IDS = {"bulk", "export", "upload"}
 ITEM_KEYS = {"item_id", "title", "description", "category", "tags", "attributes", "price", "available"}
 EVENT_KEYS = {
     "user_id", "item_id", "event_type", "value", "timestamp", "session_id", "event_id", "context",
@@ -46,7 +49,28 @@ class Cleaned:
     errors: dict[str, str] = field(default_factory=dict)
 
 
-def _identifier(value: Any, name: str, out: Cleaned, required: bool = True) -> None:
+def id_problem(text: str) -> str | None:
+    """Return why `text` cannot be a user or item id, or None when it can.
+
+    Such ids appear as one URL path segment (/users/{user_id}/export, /items/{item_id}), so an id with
+    '/' or one that is '.' or '..' could be stored but never addressed again; control characters
+    cannot be typed, logged or put in a URL safely. Checked at ingest and by every endpoint that takes
+    an id, so each id ingest accepts can be fetched, exported and erased.
+    """
+    if not text:
+        return "Must not be blank."
+    if len(text) > MAX_ID:
+        return f"At most {MAX_ID} characters."
+    if "/" in text:
+        return "Must not contain '/'."
+    if text in (".", ".."):
+        return "Must not be '.' or '..'."
+    if any(unicodedata.category(char) == "Cc" for char in text):
+        return "Must not contain control characters (such as NUL, tab or newline)."
+    return None
+
+
+def _identifier(value: Any, name: str, out: Cleaned, required: bool = True, addressable: bool = True) -> None:
     if value is None or value == "":
         if required:
             out.errors[name] = "This field is required."
@@ -55,12 +79,15 @@ def _identifier(value: Any, name: str, out: Cleaned, required: bool = True) -> N
         out.errors[name] = "Must be a string or an integer."
         return
     text = str(value).strip()
+    problem = id_problem(text) if addressable else None
     if not text:
         out.errors[name] = "Must not be blank."
     elif "\x00" in text:
         out.errors[name] = NUL_MESSAGE
     elif len(text) > MAX_ID:
         out.errors[name] = f"At most {MAX_ID} characters."
+    elif problem:
+        out.errors[name] = problem
     else:
         out.values[name] = text
 
@@ -107,8 +134,19 @@ def parse_bool(value: Any) -> bool | None:
     return None
 
 
+# What a new item gets for a field its row leaves out, and what `null` sets on an existing one.
+ITEM_DEFAULTS: dict[str, Any] = {
+    "description": "", "category": "", "tags": [], "attributes": {}, "price": None, "available": True,
+}
+
+
 def clean_item(row: Any, *, strict_keys: bool = True) -> Cleaned:
-    """Validate a catalogue row. CSV callers pass strict_keys=False and fold extra columns into attributes."""
+    """Validate a catalogue row: `values` holds item_id and each field the row carries, cleaned.
+
+    A field the row leaves out is absent from `values` (an update keeps its stored value; a new item
+    gets ITEM_DEFAULTS); `null` is present and means the field's default (clears it). The title
+    cannot be cleared. CSV callers pass strict_keys=False and fold extra columns into attributes.
+    """
     out = Cleaned()
     if not isinstance(row, dict):
         out.errors["item"] = "Each item must be a JSON object."
@@ -118,55 +156,63 @@ def clean_item(row: Any, *, strict_keys: bool = True) -> Cleaned:
         if unknown:
             out.errors[unknown[0]] = f"Unknown field; allowed: {', '.join(sorted(ITEM_KEYS))}."
     _identifier(row.get("item_id"), "item_id", out)
-    _text(row.get("title"), "title", out, MAX_TITLE, required=True)
-    _text(row.get("description"), "description", out)
-    _text(row.get("category"), "category", out, MAX_CATEGORY)
+    if out.values.get("item_id") in RESERVED_ITEM_IDS:
+        out.errors["item_id"] = f"{out.values.pop('item_id')!r} names an endpoint (/items/{{bulk,export,upload}}); choose another id."
+    if "title" in row:
+        _text(row["title"], "title", out, MAX_TITLE, required=True)
+    for name, limit in (("description", None), ("category", MAX_CATEGORY)):
+        if name in row:
+            _text(row[name], name, out, limit)
 
-    tags = row.get("tags")
-    if tags is None or tags == "":
-        out.values["tags"] = []
-    elif has_nul(tags):
-        out.errors["tags"] = NUL_MESSAGE
-    elif isinstance(tags, str):
-        sep = "|" if "|" in tags else ","
-        out.values["tags"] = [t.strip() for t in tags.split(sep) if t.strip()]
-    elif isinstance(tags, list) and all(isinstance(t, str) for t in tags):
-        out.values["tags"] = [t.strip() for t in tags if t.strip()]
-    else:
-        out.errors["tags"] = "Must be a list of strings or a '|'-separated string."
+    if "tags" in row:
+        tags = row["tags"]
+        if tags is None or tags == "":
+            out.values["tags"] = []
+        elif has_nul(tags):
+            out.errors["tags"] = NUL_MESSAGE
+        elif isinstance(tags, str):
+            sep = "|" if "|" in tags else ","
+            out.values["tags"] = [t.strip() for t in tags.split(sep) if t.strip()]
+        elif isinstance(tags, list) and all(isinstance(t, str) for t in tags):
+            out.values["tags"] = [t.strip() for t in tags if t.strip()]
+        else:
+            out.errors["tags"] = "Must be a list of strings or a '|'-separated string."
 
-    attributes = row.get("attributes")
-    if attributes is None:
-        out.values["attributes"] = {}
-    elif not isinstance(attributes, dict):
-        out.errors["attributes"] = "Must be a JSON object."
-    elif has_nul(attributes):
-        out.errors["attributes"] = NUL_MESSAGE
-    else:
-        out.values["attributes"] = attributes
+    if "attributes" in row:
+        attributes = row["attributes"]
+        if attributes is None:
+            out.values["attributes"] = {}
+        elif not isinstance(attributes, dict):
+            out.errors["attributes"] = "Must be a JSON object."
+        elif has_nul(attributes):
+            out.errors["attributes"] = NUL_MESSAGE
+        else:
+            out.values["attributes"] = attributes
 
-    price = row.get("price")
-    if price is None or price == "":
-        out.values["price"] = None
-    elif isinstance(price, bool):
-        out.errors["price"] = "Must be a number."
-    else:
-        try:
-            amount = Decimal(str(price).strip())
-        except InvalidOperation:
+    if "price" in row:
+        price = row["price"]
+        if price is None or price == "":
+            out.values["price"] = None
+        elif isinstance(price, bool):
             out.errors["price"] = "Must be a number."
         else:
-            if not amount.is_finite() or amount < 0 or amount >= Decimal("1e10"):
-                out.errors["price"] = "Must be a non-negative number below 10,000,000,000."
+            try:
+                amount = Decimal(str(price).strip())
+            except InvalidOperation:
+                out.errors["price"] = "Must be a number."
             else:
-                out.values["price"] = amount.quantize(Decimal("0.01"))
+                if not amount.is_finite() or amount < 0 or amount >= Decimal("1e10"):
+                    out.errors["price"] = "Must be a non-negative number below 10,000,000,000."
+                else:
+                    out.values["price"] = amount.quantize(Decimal("0.01"))
 
-    available = row.get("available", True)
-    parsed = True if available is None else parse_bool(available)
-    if parsed is None:
-        out.errors["available"] = "Must be true or false."
-    else:
-        out.values["available"] = parsed
+    if "available" in row:
+        available = row["available"]
+        parsed = True if available is None else parse_bool(available)
+        if parsed is None:
+            out.errors["available"] = "Must be true or false."
+        else:
+            out.values["available"] = parsed
     return out
 
 
@@ -203,8 +249,11 @@ def parse_timestamp(value: Any, now: datetime) -> datetime | str:
     return moment
 
 
-def clean_event(row: Any, event_types: set[str], now: datetime) -> Cleaned:
-    """Validate one interaction; item existence is checked by the caller against the database."""
+def clean_event(row: Any, event_types: set[str], now: datetime, *, require_timestamp: bool = False) -> Cleaned:
+    """Validate one interaction; item existence is checked by the caller against the database.
+
+    `require_timestamp` (backfill) refuses a row without one: history without a time would land at now.
+    """
     out = Cleaned()
     if not isinstance(row, dict):
         out.errors["event"] = "Each event must be a JSON object."
@@ -215,7 +264,7 @@ def clean_event(row: Any, event_types: set[str], now: datetime) -> Cleaned:
         out.errors[name] = f"Unknown field; allowed: {', '.join(sorted(EVENT_KEYS))}."
     _identifier(row.get("user_id"), "user_id", out)
     _identifier(row.get("item_id"), "item_id", out)
-    _identifier(row.get("event_id"), "event_id", out, required=False)
+    _identifier(row.get("event_id"), "event_id", out, required=False, addressable=False)
     event_type = row.get("event_type") or "view"
     if not isinstance(event_type, str) or event_type not in event_types:
         out.errors["event_type"] = f"Unknown event type {event_type!r}; this tenant accepts {sorted(event_types)}."
@@ -237,7 +286,9 @@ def clean_event(row: Any, event_types: set[str], now: datetime) -> Cleaned:
             else:
                 out.errors["value"] = "Must be a finite number."
     moment = parse_timestamp(row.get("timestamp"), now)
-    if isinstance(moment, str):
+    if require_timestamp and row.get("timestamp") in (None, ""):
+        out.errors["timestamp"] = "Required in backfill mode."
+    elif isinstance(moment, str):
         out.errors["timestamp"] = moment
     else:
         out.values["timestamp"] = moment

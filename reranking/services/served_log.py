@@ -32,6 +32,7 @@ from django.conf import settings
 from django.db import transaction
 
 from reranking.models import EndUser, ServedRecommendation
+from reranking.models.served import DEFAULT_PLACEMENT
 from tenants.models import Tenant
 
 from . import cache
@@ -70,6 +71,7 @@ def entry(tenant_id: int, stored_user_id: str, served, endpoint: str, at: float)
     return {
         "t": tenant_id, "u": stored_user_id, "r": served.recommendation_id, "at": at, "e": endpoint,
         "s": served.strategy, "v": served.version, "i": [item["item_id"] for item in served.items],
+        "p": served.placement,
     }
 
 
@@ -195,6 +197,7 @@ def store(rows: list[dict]) -> int:
                     tenant_id=tenant_id, user_id=user[0], recommendation_id=row["r"][:64],
                     served_at=datetime.fromtimestamp(row["at"], tz=dt_timezone.utc), endpoint=row["e"],
                     strategy=row["s"] or "", model_version=row["v"], items=row["i"],
+                    placement=row.get("p") or DEFAULT_PLACEMENT,
                 )
             )
     with transaction.atomic():

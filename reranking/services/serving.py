@@ -7,20 +7,25 @@ the mechanism selected (post-processing keeps the guarantee) and model scores ar
 """
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
+import orjson
 from django.db.models import Count
 from django.utils import timezone
 
 from reranking import dp
 from reranking import rules as engine
 from reranking.ml.artifact import CorruptArtifact, History, Reranker
-from reranking.models import EndUser, Event, Item, ModelVersion, PrivacySettings, Ranking, Rule, TrainingPolicy
+from reranking.models import (
+    EndUser, Event, Item, ItemEmbedding, ModelVersion, PrivacySettings, Ranking, Rule, TrainingPolicy,
+)
+from reranking.models.served import DEFAULT_PLACEMENT  # where a request naming no placement is served
 from tenants.models import Tenant
 
 from . import cache
@@ -36,6 +41,14 @@ ACTIVE_TTL = 30  # seconds; activation deletes the key, the TTL covers per-proce
 RULES_TTL = 60
 RANKING_TTL = 3600
 POPULAR_TTL = 600
+LIVE_N = 2 * MAX_K  # items a live list keeps: every page a request may ask for
+NEWER_CANDIDATES = 20  # items added since training that join a list, the closest by text to the history
+NEWER_QUERY = 20  # most recent history items whose texts the newer items are compared with
+NEWER_MAX = 20_000  # items added since training that text-neighbour search covers
+NEWER_TTL = 10.0  # seconds a process reuses its list of newer items (embedding runs are debounced anyway)
+_newer_memo: dict[tuple[int, int], tuple[float, list[str], np.ndarray]] = {}
+FILL_N = 300  # catalogue rows one fill reads and scores: bounded work per short list
+LIVE_TTL = 600  # a list for one exact history; the user's next event makes a new one
 
 
 class ServingError(ValueError):
@@ -61,6 +74,7 @@ class Served:
     unknown: list[str] = field(default_factory=list)
     not_applied: list[dict] = field(default_factory=list)
     privacy: dict = field(default_factory=dict)
+    placement: str = DEFAULT_PLACEMENT
 
 
 # ---- cached tenant state ---------------------------------------------------------------------
@@ -175,21 +189,84 @@ def live_model(version: dict) -> Reranker | None:
         return None
 
 
-def content_candidates(version: dict, context: list[str], n: int = POPULAR_N) -> list[tuple[str, float]]:
-    """Rank items by cosine similarity to the mean text embedding of the context items."""
-    model = live_model(version)
-    if model is None:
+def newer_items(tenant: Tenant, version: dict, model: Reranker) -> tuple[list[str], np.ndarray]:
+    """Return the live items the version was not trained with that have a text embedding, and their
+    (M, 384) vectors: the catalogue added since training. Memoised per process for NEWER_TTL seconds."""
+    key = (tenant.pk, version["id"])
+    hit = _newer_memo.get(key)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1], hit[2]
+    rows = (
+        ItemEmbedding.objects.for_tenant(tenant).filter(item__is_deleted=False)
+        .order_by("-item_id").values_list("item__external_id", "vector")[:NEWER_MAX + len(model.item_ids)]
+    )
+    ids, vectors = [], []
+    for item_id, vector in rows:
+        if not model.knows(item_id) and len(ids) < NEWER_MAX:
+            ids.append(item_id)
+            vectors.append(np.frombuffer(bytes(vector), dtype=np.float32))
+    matrix = np.stack(vectors) if vectors else np.zeros((0, model.item_embeddings.shape[1]), dtype=np.float32)
+    if len(_newer_memo) > 1000:
+        _newer_memo.clear()
+    _newer_memo[key] = (time.monotonic() + NEWER_TTL, ids, matrix)
+    return ids, matrix
+
+
+def text_neighbours(
+    tenant: Tenant, version: dict, model: Reranker, query: Sequence[str], n: int = POPULAR_N, newer_only: bool = False
+) -> list[tuple[str, float]]:
+    """Rank items by cosine similarity of their text to the mean text embedding of `query` (whose
+    items may be new), over the version's items and the newer ones (only the newer with `newer_only`)."""
+    vectors = text_vectors(tenant, list(query))
+    if not vectors:
         return []
-    index = {item: i for i, item in enumerate(model.item_ids)}
-    rows = [index[c] for c in context if c in index]
-    if not rows:
-        return []
-    embeddings = model.item_embeddings  # (N, 384), L2-normalised
-    query = embeddings[rows].mean(axis=0)
-    scores = embeddings @ query
-    scores[rows] = -np.inf
-    top = np.argsort(-scores)[:n]
-    return [(model.item_ids[i], float(scores[i])) for i in top if np.isfinite(scores[i])]
+    centre = np.mean(list(vectors.values()), axis=0)
+    centre = centre / (np.linalg.norm(centre) or 1.0)
+    new_ids, new_matrix = newer_items(tenant, version, model)
+    ids = new_ids if newer_only else [*model.item_ids, *new_ids]
+    scores = new_matrix @ centre if newer_only else np.concatenate([model.item_embeddings @ centre, new_matrix @ centre])
+    skip = set(query)
+    top = np.argsort(-scores)[: n + len(skip)]
+    return [(ids[i], float(scores[i])) for i in top if ids[i] not in skip][:n]
+
+
+def newer_stamp(tenant: Tenant, version: dict, model: Reranker) -> str:
+    """Return a short digest of the items added since training ("" when there are none): it names the
+    lists re-scored with them, so a newly embedded item makes new ones."""
+    ids, _ = newer_items(tenant, version, model)
+    return hashlib.sha1("\n".join(ids).encode()).hexdigest()[:12] if ids else ""
+
+
+def with_newer(
+    tenant: Tenant, version: dict, model: Reranker, history: History, scored: Sequence, skip: set[str]
+) -> list[tuple[str, float]]:
+    """Re-score the head of a list over `history`, joined by the items added since training whose text
+    is closest to the history's (the text-neighbour source over newer items); the tail follows as it was."""
+    new_ids, matrix = newer_items(tenant, version, model)
+    head = [i for i, _ in scored[:FRESH_RESCORE] if i not in skip]
+    rescored = model.rerank_with_new(history, head, new_ids, matrix, n_near=NEWER_CANDIDATES, query=NEWER_QUERY,
+                                     skip=skip)
+    return rescored + [(i, s) for i, s in scored[FRESH_RESCORE:] if i not in skip]
+
+
+def live_list(
+    tenant: Tenant, version: dict, model: Reranker, history: History, exclude_seen: bool, stamp: str
+) -> list[tuple[str, float]]:
+    """The model's list for a history (what precompute would store), joined by the newer items like it
+    when there are any (`stamp`, see with_newer)."""
+    ranked = model.recommend([history], k=LIVE_N, exclude_seen=exclude_seen)[0]
+    if not stamp:
+        return ranked
+    return with_newer(tenant, version, model, history, ranked, set(history.item_ids) if exclude_seen else set())
+
+
+def fused(lists: Sequence[list[tuple[str, float]]], n: int = LIVE_N) -> list[tuple[str, float]]:
+    """Blend ranked lists by reciprocal rank fusion (Cormack et al., SIGIR 2009): sum of 1 / (60 + rank)."""
+    scores: dict[str, float] = {}
+    for ranked in lists:
+        for rank, (item_id, _) in enumerate(ranked):
+            scores[item_id] = scores.get(item_id, 0.0) + 1.0 / (60 + rank)
+    return sorted(scores.items(), key=lambda pair: -pair[1])[:n]
 
 
 def item_rows(tenant: Tenant, item_ids: Sequence[str]) -> dict[str, dict]:
@@ -270,6 +347,65 @@ def filter_rules(filters: dict[str, Any] | None) -> list[engine.Rule]:
     return [engine.Rule(id="request", name="request filters", kind="filter", params=params, priority=10**6)]
 
 
+def named_items(condition: Any) -> list[str]:
+    """Return the item ids a condition names with item_id eq/in (in order)."""
+    if not isinstance(condition, dict):
+        return []
+    if condition.get("field") == "item_id" and condition.get("op") in ("eq", "in"):
+        value = condition.get("value")
+        return [value] if isinstance(value, str) else [v for v in value or [] if isinstance(v, str)]
+    nested = condition.get("all") or condition.get("any") or []
+    return [item for part in nested for item in named_items(part)]
+
+
+def promotion_extras(
+    tenant: Tenant, rules: list[engine.Rule], now, scored: list[tuple[str, float]]
+) -> list[tuple[str, float]]:
+    """Return items to add below the scored list so live pins and promotions can place them.
+
+    A pin's item; for a promotion, the items its condition names and the popular items it matches
+    (bounded: POPULAR_N rows, already memoised). They score below every proposed item, so they move
+    only when a rule moves them (or fill a list the filters left short).
+    """
+    live = [r for r in rules if r.is_live(now) and r.kind in ("pin", "promote")]
+    if not live:
+        return []
+    have = {i for i, _ in scored}
+    wanted: list[str] = []
+    for r in live:
+        if r.kind == "pin":
+            wanted.append(r.params.get("item_id"))
+            continue
+        wanted += named_items(r.params.get("when"))
+        popular = [i for i, _ in popular_items(tenant) if i not in have]
+        rows = item_rows(tenant, popular)
+        wanted += [c.item_id for c in to_candidates([(i, 0.0) for i in popular], rows)
+                   if engine.matches(r.params["when"], c, now)]
+    wanted = [i for i in dict.fromkeys(wanted) if isinstance(i, str) and i not in have]
+    floor = min((s for _, s in scored), default=0.0) - 1.0
+    return [(item_id, floor - n * 1e-6) for n, item_id in enumerate(wanted)]
+
+
+def text_vectors(tenant: Tenant, item_ids: Sequence[str]) -> dict[str, np.ndarray]:
+    """Return the text embeddings of these items: the active model's copy for the items it was trained
+    with, the stored ItemEmbedding (embedded on upsert) for the others."""
+    version = active_version(tenant)
+    model = live_model(version) if version else None
+    found = model.text_vectors(item_ids) if model is not None else {}
+    missing = [i for i in item_ids if i not in found]
+    for part in range(0, len(missing), 1000):
+        rows = ItemEmbedding.objects.for_tenant(tenant).filter(
+            item__external_id__in=missing[part : part + 1000], item__is_deleted=False
+        ).values_list("item__external_id", "vector")
+        found.update((item_id, np.frombuffer(bytes(vector), dtype=np.float32)) for item_id, vector in rows)
+    return found
+
+
+def needs_embeddings(rules: list[engine.Rule], now) -> bool:
+    """Whether a live MMR diversity rule will compare item texts."""
+    return any(r.kind == "diversity" and "mmr_lambda" in (r.params or {}) and r.is_live(now) for r in rules)
+
+
 def to_candidates(scored: list[tuple[str, float]], rows: dict[str, dict]) -> list[engine.Candidate]:
     out = []
     for item_id, score in scored:
@@ -289,10 +425,16 @@ def to_candidates(scored: list[tuple[str, float]], rows: dict[str, dict]) -> lis
 def shape(
     tenant: Tenant, scored: list[tuple[str, float]], *, k: int, offset: int = 0, filters: dict | None = None,
     rules: list[engine.Rule] | None = None, explain: bool = False, epsilon: float | None = None,
-    rows: dict[str, dict] | None = None, use_dp: bool = True,
+    rows: dict[str, dict] | None = None, use_dp: bool = True, placement: str = DEFAULT_PLACEMENT,
+    promote: bool = False,
 ) -> tuple[list[dict], list[dict], list[dict], dict]:
-    """Apply filters, DP and rules to a scored list; return (items, removed, not_applied, privacy)."""
-    tenant_rules_now = tenant_rules(tenant) if rules is None else rules
+    """Apply filters, DP and rules to a scored list; return (items, removed, not_applied, privacy).
+
+    Only the rules for `placement` apply. With `promote` (lists the platform proposes, not a client's
+    candidate list) pinned and promotable items join the candidates even when the model did not propose
+    them (see promotion_extras).
+    """
+    tenant_rules_now = [r for r in (tenant_rules(tenant) if rules is None else rules) if engine.applies_to(r, placement)]
     request_filters = filter_rules(filters)
     privacy = privacy_of(tenant) if use_dp else {"dp": False}
     now = timezone.now()
@@ -301,8 +443,15 @@ def shape(
         # Fast path: nothing to apply, so the model's order is the answer (the common case).
         kept, rows = first_live(tenant, scored, offset + k, rows)
         return render_in_order(kept[offset:], rows, offset, explain), [], [], used
+    if promote and not privacy["dp"]:
+        scored = scored + promotion_extras(tenant, tenant_rules_now, now, scored)
+        rows = None  # the extras need their rows too
     rows = item_rows(tenant, [i for i, _ in scored]) if rows is None else rows
     candidates = to_candidates(scored, rows)
+    if needs_embeddings(tenant_rules_now, now):
+        vectors = text_vectors(tenant, [c.item_id for c in candidates])
+        for c in candidates:
+            c.embedding = vectors.get(c.item_id)
     if privacy["dp"] and candidates:
         eps = privacy["epsilon"] if epsilon is None else epsilon
         if not 0 < eps <= privacy["max_epsilon"]:
@@ -379,13 +528,117 @@ def effect_dict(effect: engine.Effect) -> dict:
     }
 
 
+# ---- live lists ------------------------------------------------------------------------------
+
+
+def history_key(version_id: int, kind: str, history: History) -> str:
+    """Name a list computed from one history by one version: the same history gets the same entry."""
+    payload = orjson.dumps([history.item_ids, history.timestamps or [], history.event_types or []])
+    return f"recs:live:{version_id}:{kind}:{hashlib.sha1(payload).hexdigest()}"
+
+
+def shared_list(
+    version: dict, kind: str, history: History, compute: Callable[[Reranker], list[tuple[str, float]]]
+) -> list[tuple[str, float]] | None:
+    """Return the list `compute(model)` gives for this history, computed once and shared through the cache.
+
+    Every web process answers a user who just acted with the same list: the first to see the new
+    history stores it, the others read it (a new event changes the history, and so the key). None
+    when the list is not stored and the version's model cannot be loaded.
+    """
+    key = history_key(version["id"], kind, history)
+    found = cache.get_many([key]).get(key)
+    if found is None:
+        model = live_model(version)
+        if model is None:
+            return None
+        found = compute(model)
+        cache.set_many({key: found}, LIVE_TTL)
+    return [tuple(pair) for pair in found]
+
+
+def live_candidates(
+    tenant: Tenant, version: dict | None, pk: int | None, context: list[str] | None
+) -> tuple[list[tuple[str, float]], str]:
+    """Score a user without a precomputed ranking (by their events) or an anonymous session (the
+    `context` items) with the active model: the candidate sources and scorer precompute uses.
+
+    Falls back to text similarity, then to popular items, which are the last resort: a request with
+    no history the model can use.
+    """
+    policy = TrainingPolicy.for_tenant(tenant)
+    if pk is not None:
+        history = histories_for(tenant, [pk])[pk]
+        exclude_seen = policy.exclude_seen
+    else:
+        history = History(item_ids=list(context or []))
+        exclude_seen = True  # the items a visitor is looking at are not recommendations
+    skip = set(history.item_ids) if exclude_seen else set()
+    model = live_model(version) if version and history.item_ids else None
+    if model is not None:
+        def compute(model: Reranker) -> list[tuple[str, float]]:
+            if not any(map(model.knows, history.item_ids)):
+                return []
+            return live_list(tenant, version, model, history, exclude_seen, stamp)
+
+        stamp = newer_stamp(tenant, version, model)
+        kind = f"live:{stamp}"
+        scored = [(i, s) for i, s in shared_list(version, kind, history, compute) or [] if i not in skip]
+        if scored:
+            return scored, "live"
+        # Only items the model has not seen (new ones): their texts are what is known.
+        if content := text_neighbours(tenant, version, model, history.item_ids):
+            return [(i, s) for i, s in content if i not in skip], "content"
+    return [(i, s) for i, s in popular_items(tenant) if i not in skip], "popular"
+
+
+def fill_candidates(
+    tenant: Tenant, version: dict | None, filters: dict | None, user: int | None, context: list[str] | None,
+    scored: list[tuple[str, float]],
+) -> list[tuple[str, float]]:
+    """Return live catalogue items matching the request's filters that `scored` lacks, best first and
+    scored below it, to fill a list the filters (or a deep page) left short.
+
+    Bounded work: at most FILL_N rows -- the filter's popular items first, then its newest -- scored
+    by the active model over the request's history (by popularity without a model or a history).
+    """
+    items = Item.objects.for_tenant(tenant).filter(is_deleted=False)
+    filters = filters or {}
+    if filters.get("category"):
+        items = items.filter(category__in=filters["category"])
+    if filters.get("in_stock"):
+        items = items.filter(available=True)
+    if filters.get("price_min") is not None:
+        items = items.filter(price__gte=filters["price_min"])
+    if filters.get("price_max") is not None:
+        items = items.filter(price__lte=filters["price_max"])
+    if user is not None:
+        history = histories_for(tenant, [user])[user]
+        skip = set(history.item_ids) if TrainingPolicy.for_tenant(tenant).exclude_seen else set()
+    else:
+        history, skip = History(item_ids=list(context or [])), set(context or [])
+    have = {i for i, _ in scored} | skip
+    popularity = dict(popular_items(tenant))
+    popular = set(items.filter(external_id__in=list(popularity)).values_list("external_id", flat=True))
+    newest = items.order_by("-id").values_list("external_id", flat=True)[:FILL_N]
+    pool = [i for i in dict.fromkeys([*(i for i in popularity if i in popular), *newest]) if i not in have][:FILL_N]
+    if not pool:
+        return []
+    model = live_model(version) if version and history.item_ids else None
+    ranked = [i for i, _ in model.rerank(history, pool)] if model is not None else []
+    taken = set(ranked)
+    ranked += sorted((i for i in pool if i not in taken), key=lambda i: -popularity.get(i, 0.0))
+    floor = min((s for _, s in scored), default=0.0) - 1.0
+    return [(item_id, floor - n * 1e-6) for n, item_id in enumerate(ranked)]
+
+
 # ---- entry points ----------------------------------------------------------------------------
 
 
 def recommend(
     tenant: Tenant, user_external_id: str | None, *, k: int = 10, page: int = 1, filters: dict | None = None,
     context: list[str] | None = None, explain: bool = False, epsilon: float | None = None,
-    prefetched: dict[str, Any] | None = None,
+    prefetched: dict[str, Any] | None = None, placement: str = DEFAULT_PLACEMENT,
 ) -> Served:
     """Return a user's top k: precomputed (re-scored if they just acted), else content or popular.
 
@@ -397,43 +650,99 @@ def recommend(
         raise ServingError("page", "Out of range.")
     version = active_version(tenant)
     ranking = None
+    pk = None
     if user_external_id is not None:
         if version:
             ranking = precomputed(tenant, version, user_external_id, prefetched)
         if ranking is None:
-            user_pk(tenant, user_external_id)  # 404 for ids that are not this tenant's users
+            pk = user_pk(tenant, user_external_id)  # 404 for ids that are not this tenant's users
     fresh = False
     if ranking is not None:
         scored = ranking["items"]  # [item, score] pairs, read for this request alone
         strategy = "precomputed"
-        model = live_model(version) if ranking["fresh"] else None
-        if model is not None:
+        model = live_model(version)  # memoised per process
+        stamp = newer_stamp(tenant, version, model) if model is not None else ""
+        if ranking["fresh"] or stamp:
+            # The user acted since their ranking, or items were added since training: re-score on read.
             history = histories_for(tenant, [ranking["user_id"]])[ranking["user_id"]]
             seen = set(history.item_ids) if TrainingPolicy.for_tenant(tenant).exclude_seen else set()
-            rescored = model.rerank(history, [i for i, _ in scored[:FRESH_RESCORE] if i not in seen])
-            scored = rescored + [(i, s) for i, s in scored[FRESH_RESCORE:] if i not in seen]
-            strategy, fresh = "precomputed+fresh", True
-    elif context and version and (content := content_candidates(version, context)):
-        scored, strategy = content, "content"
+
+            def rescore(model: Reranker) -> list[tuple[str, float]]:
+                return with_newer(tenant, version, model, history, scored, seen)
+
+            kind = f"{'fresh' if ranking['fresh'] else 'new'}:{stamp}"
+            rescored = shared_list(version, kind, history, rescore)
+            if rescored is not None:
+                scored, fresh = rescored, ranking["fresh"]
+                strategy = "precomputed+fresh" if fresh else "precomputed+new"
     else:
-        scored, strategy = popular_items(tenant), "popular"
-        skip = set(context or [])
-        if user_external_id is not None and TrainingPolicy.for_tenant(tenant).exclude_seen:
-            skip |= set(Event.objects.for_tenant(tenant).filter(user__external_id=user_external_id).values_list("item__external_id", flat=True))
-        scored = [(i, s) for i, s in scored if i not in skip]
+        scored, strategy = live_candidates(tenant, version, pk, context)
+    offset = (page - 1) * k
     items, removed, not_applied, privacy = shape(
-        tenant, scored, k=k, offset=(page - 1) * k, filters=filters, explain=explain, epsilon=epsilon
+        tenant, scored, k=k, offset=offset, filters=filters, explain=explain, epsilon=epsilon,
+        placement=placement, promote=True,
     )
+    if len(items) < k and not privacy["dp"]:
+        # Filters (or a page past the list) left it short: fill from the matching catalogue, scored live.
+        user = ranking["user_id"] if ranking is not None else pk
+        extra = fill_candidates(tenant, version, filters, user, context, scored)
+        if extra:
+            items, removed, not_applied, privacy = shape(
+                tenant, [*scored, *extra], k=k, offset=offset, filters=filters, explain=explain, epsilon=epsilon,
+                placement=placement, promote=True,
+            )
     return Served(
         items=items, strategy=strategy, version=version["number"] if version else None, fresh=fresh,
-        removed=removed, not_applied=not_applied, privacy=privacy,
+        removed=removed, not_applied=not_applied, privacy=privacy, placement=placement,
+    )
+
+
+class UnknownItem(LookupError):
+    """The item id is not one of this tenant's live items (becomes a 404)."""
+
+
+def similar(
+    tenant: Tenant, item_ids: list[str], *, k: int = 10, filters: dict | None = None, explain: bool = False,
+    epsilon: float | None = None, placement: str = DEFAULT_PLACEMENT,
+) -> Served:
+    """Return items like these (a product page: one item; a cart: a few), shaped by rules and privacy.
+
+    Behaviour -- the active model's candidate sources (transitions, co-occurrence...) and scorer over
+    the items as a session -- blended by rank fusion with text similarity, which covers items newer
+    than the model, so a new item gets similar items and is proposed as one. Popular items without a model.
+    """
+    if not 1 <= k <= MAX_K:
+        raise ServingError("k", f"Must be between 1 and {MAX_K}.")
+    item_ids = list(dict.fromkeys(item_ids))
+    if item_ids[0] not in item_rows(tenant, item_ids[:1]):
+        raise UnknownItem(item_ids[0])
+    version = active_version(tenant)
+    model = live_model(version) if version else None
+    lists, strategy = [], "popular"
+    if model is not None:
+        session = History(item_ids=item_ids)
+        stamp = newer_stamp(tenant, version, model)
+        behaviour = shared_list(version, f"similar:{stamp}", session, lambda m: live_list(
+            tenant, version, m, session, True, stamp) if any(map(m.knows, item_ids)) else [])
+        lists = [behaviour or [], text_neighbours(tenant, version, model, item_ids, n=LIVE_N)]
+        strategy = "similar"
+    skip = set(item_ids)
+    scored = [(i, s) for i, s in fused([ranked for ranked in lists if ranked]) if i not in skip]
+    if not scored:
+        scored, strategy = [(i, s) for i, s in popular_items(tenant) if i not in skip], "popular"
+    items, removed, not_applied, privacy = shape(
+        tenant, scored, k=k, filters=filters, explain=explain, epsilon=epsilon, placement=placement, promote=True,
+    )
+    return Served(
+        items=items, strategy=strategy, version=version["number"] if version else None, removed=removed,
+        not_applied=not_applied, privacy=privacy, placement=placement,
     )
 
 
 def rerank(
     tenant: Tenant, *, candidates: list[str], user_external_id: str | None = None,
     recent_items: list[str] | None = None, k: int | None = None, explain: bool = False, epsilon: float | None = None,
-    use_dp: bool = True, rules: list[engine.Rule] | None = None,
+    use_dp: bool = True, rules: list[engine.Rule] | None = None, placement: str = DEFAULT_PLACEMENT,
 ) -> Served:
     """Score a client's candidate list live with the active model; unknown items go last, listed."""
     if not candidates:
@@ -454,7 +763,9 @@ def rerank(
     version = active_version(tenant)
     model = live_model(version) if version else None
     if model is not None:
-        scored = model.rerank(history, [c for c in candidates if c in rows])
+        newer = [c for c in candidates if c in rows and not model.knows(c)]
+        vectors = text_vectors(tenant, newer) if newer else None  # items added since training, embedded
+        scored = model.rerank(history, [c for c in candidates if c in rows], new_items=vectors)
         strategy = "live"
     else:
         popularity = dict(popular_items(tenant))
@@ -466,13 +777,17 @@ def rerank(
     scored += [(c, floor) for c in candidates if c in rows and c not in scored_ids]
     items, removed, not_applied, privacy = shape(
         tenant, scored, k=min(k, len(scored)) or 1, explain=explain, epsilon=epsilon, rows=rows, use_dp=use_dp,
-        rules=rules,
+        rules=rules, placement=placement,
     ) if scored else ([], [], [], {"dp": use_dp and privacy_of(tenant)["dp"]})
     start = len(items)
-    items += [{"item_id": c, "position": start + n + 1, "score": None, "unknown": True} for n, c in enumerate(unknown)]
+    # Unknown ids fill what is left of k (never more: a client asking for k gets at most k).
+    items += [
+        {"item_id": c, "position": start + n + 1, "score": None, "unknown": True}
+        for n, c in enumerate(unknown[: max(0, k - start)])
+    ]
     return Served(
         items=items, strategy=strategy, version=version["number"] if version else None, removed=removed,
-        unknown=unknown, not_applied=not_applied, privacy=privacy,
+        unknown=unknown, not_applied=not_applied, privacy=privacy, placement=placement,
     )
 
 

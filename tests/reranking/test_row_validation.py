@@ -85,9 +85,27 @@ def test_clean_item_normalises_values():
     out = clean_item({"item_id": 5, "title": " T ", "tags": "a| b |", "price": "3.456", "available": "no"})
     assert out.errors == {}
     assert out.values == {
-        "item_id": "5", "title": "T", "description": "", "category": "", "tags": ["a", "b"], "attributes": {},
-        "price": Decimal("3.46"), "available": False,
+        "item_id": "5", "title": "T", "tags": ["a", "b"], "price": Decimal("3.46"), "available": False,
     }
+
+
+def test_clean_item_returns_only_the_fields_sent_and_null_clears():
+    out = clean_item({"item_id": "a", "description": None, "tags": None, "price": None, "available": None})
+    assert out.errors == {}
+    assert out.values == {"item_id": "a", "description": "", "tags": [], "price": None, "available": True}
+    assert clean_item({"item_id": "a", "title": None}).errors == {"title": "This field is required."}
+
+
+@pytest.mark.parametrize("item_id", ["a/b", ".", "..", "tab\there", "nul\x00", "bell\x07", "del\x7f", "x" * 201])
+def test_clean_item_refuses_ids_that_cannot_be_addressed(item_id):
+    assert "item_id" in clean_item({"item_id": item_id, "title": "T"}).errors
+    assert "user_id" in clean_event({"user_id": item_id, "item_id": "i"}, TYPES, NOW).errors
+
+
+@pytest.mark.parametrize("item_id", ["a.b", "...", ".hidden", "ünï 🎉", "a b", "100%", "a+b", "a?b#c", "x" * 200])
+def test_clean_item_accepts_ids_with_dots_spaces_and_unicode(item_id):
+    assert clean_item({"item_id": item_id, "title": "T"}).errors == {}
+    assert clean_event({"user_id": item_id, "item_id": "i"}, TYPES, NOW).errors == {}
 
 
 def test_clean_item_splits_comma_tags_when_there_is_no_pipe():

@@ -94,8 +94,8 @@ def test_rule_error_is_a_value_error():
 
 
 def test_unknown_kind_message_lists_the_kinds():
-    with pytest.raises(RuleError, match="filter, boost, bury, diversity, pin"):
-        validate_rule("promote", {})
+    with pytest.raises(RuleError, match="filter, boost, bury, diversity, promote, pin"):
+        validate_rule("teleport", {})
 
 
 def test_bad_op_message_lists_the_ops_valid_for_the_field():
@@ -112,6 +112,7 @@ DOCUMENTED_EXAMPLES = [
     ("diversity", {"max_per_category": 2, "top": 10}),
     ("diversity", {"mmr_lambda": 0.7, "top": 20}),
     ("pin", {"item_id": "sku-42", "position": 1}),
+    ("promote", {"when": {"field": "tags", "op": "contains", "value": "sale"}, "slots": 2, "top": 10}),
     ("filter", {"when": {"all": [OK, {"not": {"field": "tags", "op": "contains", "value": "new"}}]}}),
     ("filter", {"when": {"any": [OK, {"field": "attributes.colors", "op": "contains", "value": "red"}]}}),
     ("filter", {"when": nest(4)}),

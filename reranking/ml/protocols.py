@@ -1,0 +1,246 @@
+"""Offline protocols for live serving: cold items and unseen users (pure: no Django).
+
+    python -m reranking.ml.protocols PATH [--protocol cold-items|unseen-users|both] [--max-epochs N] [--json OUT]
+
+cold items: items whose first event falls in the last 10% of time are hidden from training (the model is
+    trained on the events before that cut, over the other items). Test cases are users whose next event
+    after the cut is such an item, with every earlier event as history. The served path is what serving
+    does for a catalogue that grew since training: the model's list for the history, its head re-scored
+    together with the 20 new items closest by text (Reranker.rerank_with_new, which scores new items
+    through the text projection). Baselines: popularity up to the request time (the only popularity that
+    can rank a new item) and text similarity alone (cosine to the mean of the last 20 history items).
+unseen users: 10% of users are left out of training entirely and served from their history at request
+    time (Reranker.recommend, as serving does for a user without a stored ranking). Trained users and
+    unseen users are both scored on their last event, which no model saw; trained users' NDCG is also
+    reported re-weighted to the unseen users' history lengths, so the two compare at the same length.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+
+import numpy as np
+
+from .artifact import History, Reranker
+from .config import RerankerConfig
+from .data import Dataset, load_generic_csv, load_movielens
+from .metrics import ranking_metrics
+from .train import train
+
+K = 10
+NEAR_NEW = 20  # serving's NEWER_CANDIDATES
+QUERY = 20  # serving's NEWER_QUERY: last history items the texts are compared with
+HEAD = 100  # serving's FRESH_RESCORE
+MATCHED = "trained ndcg@10 at unseen users' lengths"
+LENGTH_BUCKETS = (3, 6, 11, 21, 51, 101, 201, 10**9)  # history lengths compared as one group
+
+
+def embed(dataset: Dataset) -> np.ndarray:
+    """Return the (n_items, 384) MiniLM embeddings of the dataset's item texts."""
+    from .text import TextEncoder
+
+    return TextEncoder.shared().encode(dataset.item_texts)
+
+
+def history_of(dataset: Dataset, events: np.ndarray) -> History:
+    return History(
+        item_ids=[dataset.item_ids[i] for i in dataset.event_items[events]],
+        timestamps=dataset.timestamps[events].tolist(),
+        event_types=[dataset.event_type_names[t] for t in dataset.event_types[events]],
+    )
+
+
+def events_subset(dataset: Dataset, keep: np.ndarray, items: np.ndarray) -> Dataset:
+    """Return a dataset of the kept events over only `items` (the model's vocabulary)."""
+    return Dataset.from_arrays(
+        item_ids=[dataset.item_ids[i] for i in items], item_texts=[dataset.item_texts[i] for i in items],
+        user_ids=[dataset.user_ids[u] for u in dataset.event_users[keep]],
+        event_item_ids=[dataset.item_ids[i] for i in dataset.event_items[keep]],
+        timestamps=dataset.timestamps[keep],
+        event_types=[dataset.event_type_names[t] for t in dataset.event_types[keep]],
+        values=dataset.values[keep],
+    )
+
+
+def fit(dataset: Dataset, config: RerankerConfig, embeddings: np.ndarray) -> Reranker:
+    return train(dataset, config, item_embeddings=embeddings, evaluate=False).model
+
+
+def top_k(scores: np.ndarray, exclude: np.ndarray, k: int = K) -> np.ndarray:
+    """Return the k best item indices of one score row, never one in `exclude`."""
+    scores = scores.astype(np.float64, copy=True)
+    scores[exclude] = -np.inf
+    best = np.argpartition(-scores, k)[:k]
+    return best[np.argsort(-scores[best], kind="stable")]
+
+
+def cold_items(dataset: Dataset, config: RerankerConfig, embeddings: np.ndarray, max_cases: int = 1000,
+               seed: int = 0) -> dict:
+    """Run the cold-items protocol; return NDCG@10 / HR@10 of the served path and the baselines."""
+    cut = float(np.quantile(dataset.timestamps, 0.9))
+    first = np.full(dataset.n_items, np.inf)
+    np.minimum.at(first, dataset.event_items, dataset.timestamps)
+    cold = first >= cut
+    warm = np.flatnonzero(~cold)
+    keep = (dataset.timestamps < cut) & ~cold[dataset.event_items]
+    model = fit(events_subset(dataset, keep, warm), config, embeddings[warm])
+
+    # Cases: each user's first event after the cut whose item is new, with a non-empty history.
+    cases = []
+    for seq in dataset.user_sequences():
+        after = np.flatnonzero((dataset.timestamps[seq] >= cut) & cold[dataset.event_items[seq]])
+        if len(after) and after[0] > 0:
+            cases.append((seq[: after[0]], int(dataset.event_items[seq[after[0]]])))
+    rng = np.random.default_rng(seed)
+    if len(cases) > max_cases:
+        cases = [cases[i] for i in sorted(rng.choice(len(cases), max_cases, replace=False))]
+    new_items = np.flatnonzero(cold)
+    new_ids = [dataset.item_ids[i] for i in new_items]
+    new_matrix = np.asarray(embeddings[new_items], dtype=np.float32)
+    index = {item: i for i, item in enumerate(dataset.item_ids)}
+    unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True).clip(min=1e-9)
+
+    # Popularity up to each request: events sorted by time, counted as the cases' times pass.
+    order = np.argsort(dataset.timestamps, kind="stable")
+    by_time = sorted(range(len(cases)), key=lambda c: dataset.timestamps[cases[c][0][-1]])
+    counts = np.zeros(dataset.n_items)
+    done = 0
+    tops = {"served (model + text)": [None] * len(cases), "popularity": [None] * len(cases),
+            "text similarity": [None] * len(cases)}
+    for c in by_time:
+        history_events, _ = cases[c]
+        now = dataset.timestamps[history_events[-1]]
+        while done < len(order) and dataset.timestamps[order[done]] <= now:
+            counts[dataset.event_items[order[done]]] += 1
+            done += 1
+        seen = np.unique(dataset.event_items[history_events])
+        tops["popularity"][c] = top_k(counts, seen)
+        recent = dataset.event_items[history_events][-QUERY:]
+        centre = unit[recent].mean(0)
+        tops["text similarity"][c] = top_k(unit @ centre, seen)
+        history = history_of(dataset, history_events)
+        head = [i for i, _ in model.recommend([history], k=HEAD, exclude_seen=True)[0]]
+        served = model.rerank_with_new(history, head, new_ids, new_matrix, n_near=NEAR_NEW, query=QUERY)
+        consumed = set(seen.tolist())
+        row = [index[i] for i, _ in served if index[i] not in consumed][:K]
+        tops["served (model + text)"][c] = np.array(row + [-1] * (K - len(row)))
+    targets = np.array([target for _, target in cases])
+    methods = {name: ranking_metrics(np.stack(rows), targets, dataset.n_items) if cases else {}
+               for name, rows in tops.items()}
+    served, pop, text = (methods[n].get("ndcg@10", 0.0) for n in tops)
+    return {
+        "protocol": "cold items", "cases": len(cases), "new_items": int(cold.sum()), "trained_items": len(warm),
+        "methods": methods,
+        "goals": {"served >= 2x popularity": served >= 2 * pop, "served >= text similarity": served >= text},
+    }
+
+
+def length_bucket(n: int) -> int:
+    return int(np.searchsorted(LENGTH_BUCKETS, n, side="right"))
+
+
+def unseen_users(dataset: Dataset, config: RerankerConfig, embeddings: np.ndarray, fraction: float = 0.1,
+                 seed: int = 0) -> dict:
+    """Run the unseen-users protocol; return NDCG@10 of unseen vs trained users and vs popularity."""
+    rng = np.random.default_rng(seed)
+    sequences = dataset.user_sequences()
+    out = np.zeros(dataset.n_users, dtype=bool)
+    out[rng.choice(dataset.n_users, max(1, int(fraction * dataset.n_users)), replace=False)] = True
+    last = np.zeros(len(dataset.timestamps), dtype=bool)
+    for seq in sequences:
+        if len(seq) >= 3:
+            last[seq[-1]] = True  # every user's last event is a target no model sees
+    keep = ~out[dataset.event_users] & ~last
+    model = fit(dataset.subset(keep), config, embeddings)
+    popularity = np.bincount(dataset.event_items[keep], minlength=dataset.n_items).astype(float)
+    index = {item: i for i, item in enumerate(dataset.item_ids)}
+
+    groups: dict[str, list[tuple[History, int, np.ndarray]]] = {"trained": [], "unseen": []}
+    for user, seq in enumerate(sequences):
+        if len(seq) >= 3:
+            groups["unseen" if out[user] else "trained"].append(
+                (history_of(dataset, seq[:-1]), int(dataset.event_items[seq[-1]]), dataset.event_items[seq[:-1]]))
+    result: dict = {"protocol": "unseen users", "fraction_left_out": fraction}
+    per_user: dict[str, np.ndarray] = {}
+    buckets: dict[str, np.ndarray] = {}
+    for name, cases in groups.items():
+        ranked = model.recommend([h for h, _, _ in cases], k=K, exclude_seen=True)
+        top = np.array([[index[i] for i, _ in row] + [-1] * (K - len(row)) for row in ranked])
+        targets = np.array([t for _, t, _ in cases])
+        hit = top == targets[:, None]
+        per_user[name] = np.where(hit.any(1), 1.0 / np.log2(hit.argmax(1) + 2.0), 0.0)
+        buckets[name] = np.array([length_bucket(len(seen)) for _, _, seen in cases])
+        result[name] = {**ranking_metrics(top, targets, dataset.n_items), "users": len(cases)}
+        if name == "unseen":
+            pop_top = np.stack([top_k(popularity, np.unique(seen)) for _, _, seen in cases])
+            result["popularity (unseen users)"] = ranking_metrics(pop_top, targets, dataset.n_items)
+    # Trained users' NDCG at the unseen users' history lengths: each length bucket weighted as they are.
+    weights = np.bincount(buckets["unseen"], minlength=len(LENGTH_BUCKETS) + 1).astype(float)
+    means = [per_user["trained"][buckets["trained"] == b].mean() if (buckets["trained"] == b).any() else 0.0
+             for b in range(len(weights))]
+    matched = float(np.dot(weights, means) / weights.sum()) if weights.sum() else 0.0
+    unseen = result["unseen"]["ndcg@10"]
+    pop = result["popularity (unseen users)"]["ndcg@10"]
+    result[MATCHED] = matched
+    result["goals"] = {"unseen >= 90% of trained (same length)": unseen >= 0.9 * matched,
+                       "unseen >= 1.5x popularity": unseen >= 1.5 * pop}
+    return result
+
+
+def format_report(report: dict) -> str:
+    """Return one protocol's report as aligned text."""
+    lines = [f"{report['protocol']}:"]
+    if report["protocol"] == "cold items":
+        lines.append(f"  {report['cases']} cases, {report['new_items']} new items, {report['trained_items']} trained")
+        for name, m in report["methods"].items():
+            lines.append(f"  {name:<26} ndcg@10 {m.get('ndcg@10', 0):.4f}  hit@10 {m.get('hit@10', 0):.4f}")
+    else:
+        for name in ("trained", "unseen"):
+            m = report[name]
+            lines.append(f"  {name + ' users':<26} ndcg@10 {m['ndcg@10']:.4f}  hit@10 {m['hit@10']:.4f}  ({m['users']} users)")
+        m = report["popularity (unseen users)"]
+        lines.append(f"  {'popularity (unseen)':<26} ndcg@10 {m['ndcg@10']:.4f}  hit@10 {m['hit@10']:.4f}")
+        lines.append(f"  trained ndcg@10 at the unseen users' history lengths: {report[MATCHED]:.4f}")
+    for goal, met in report["goals"].items():
+        lines.append(f"  goal {goal}: {'met' if met else 'MISSED'}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m reranking.ml.protocols", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("path", nargs="?", help="MovieLens folder")
+    parser.add_argument("--interactions", help="CSV: user_id,item_id,timestamp[,event_type,value]")
+    parser.add_argument("--items", help="CSV: item_id,title[,description,category,tags,...]")
+    parser.add_argument("--protocol", choices=("cold-items", "unseen-users", "both"), default="both")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-epochs", type=int, default=None)
+    parser.add_argument("--json", dest="json_out")
+    args = parser.parse_args(argv)
+    if args.path:
+        dataset = load_movielens(args.path)
+    elif args.interactions and args.items:
+        dataset = load_generic_csv(args.interactions, args.items)
+    else:
+        parser.error("give a MovieLens PATH or both --interactions and --items")
+    config = RerankerConfig(seed=args.seed)
+    if args.max_epochs:
+        config = replace(config, max_epochs=args.max_epochs)
+    embeddings = embed(dataset)
+    reports = []
+    if args.protocol in ("cold-items", "both"):
+        reports.append(cold_items(dataset, config, embeddings, seed=args.seed))
+        print(format_report(reports[-1]), flush=True)
+    if args.protocol in ("unseen-users", "both"):
+        reports.append(unseen_users(dataset, config, embeddings, seed=args.seed))
+        print(format_report(reports[-1]), flush=True)
+    if args.json_out:
+        with open(args.json_out, "w", encoding="utf-8") as f:
+            json.dump(reports, f, indent=2, default=bool)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

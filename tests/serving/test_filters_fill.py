@@ -1,0 +1,49 @@
+"""Filters fill k and pages continue past the stored list: the rest comes from live scoring of the catalogue."""
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+
+from reranking.models import Event, Item, Ranking
+
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+
+
+@pytest.fixture
+def short_ranking(shop, user_id):
+    """The user's stored ranking cut to its first 5 items (as a top-N cut leaves a narrow category)."""
+    ranking = Ranking.objects.get(user_external_id=user_id, version__is_active=True)
+    ranking.items = ranking.items[:5]
+    ranking.save()
+    cache.clear()
+    return [i for i, _ in ranking.items]
+
+
+def url(user: str, **params) -> str:
+    return f"/api/v1/users/{user}/recommendations?" + "&".join(f"{k}={v}" for k, v in params.items())
+
+
+def unseen(shop, user_id: str, **filters) -> set[str]:
+    seen = Event.objects.filter(user__external_id=user_id).values_list("item__external_id", flat=True)
+    items = Item.objects.for_tenant(shop.tenant).filter(is_deleted=False, **filters).exclude(external_id__in=list(seen))
+    return set(items.values_list("external_id", flat=True))
+
+
+def test_a_category_filter_fills_k_from_the_catalogue(shop, user_id, short_ranking):
+    stored = {i["category"] for i in shop.client.get(url(user_id, k=5)).json()["items"]}
+    category = next(c for c in ("Books", "Toys", "Electronics", "Beauty", "Garden") if c not in stored)
+    assert len(unseen(shop, user_id, category=category)) >= 10
+    body = shop.client.get(url(user_id, k=10, category=category)).json()
+    assert len(body["items"]) == 10
+    assert {i["category"] for i in body["items"]} == {category}
+    assert {i["item_id"] for i in body["items"]} <= unseen(shop, user_id, category=category)
+
+
+def test_pages_continue_past_the_stored_list(shop, user_id, short_ranking):
+    first = shop.client.get(url(user_id, k=5)).json()["items"]
+    assert [i["item_id"] for i in first] == short_ranking
+    second = shop.client.get(url(user_id, k=5, page=2)).json()["items"]
+    third = shop.client.get(url(user_id, k=5, page=3)).json()["items"]
+    assert [i["position"] for i in second + third] == list(range(6, 16))
+    shown = [i["item_id"] for i in first + second + third]
+    assert len(set(shown)) == 15 and set(shown) <= unseen(shop, user_id)
