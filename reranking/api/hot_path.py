@@ -119,7 +119,7 @@ def recommendations(request, drf_view, **kwargs):
             served = serving.recommend(
                 tenant, user, k=q["k"], page=q["page"], filters=filters_of(q, attributes),
                 context=split_ids(q.get("context")), explain=q["explain"], epsilon=q.get("epsilon"),
-                prefetched=prefetched,
+                prefetched=prefetched, session_id=q.get("session_id"),
             )
         except (serving.ServingError, serving.UnknownUser, *DATABASE_DOWN):
             served = None

@@ -20,6 +20,7 @@ class RecommendationsQuery(serializers.Serializer):
     context = serializers.CharField(required=False, allow_blank=True, help_text="Comma-separated item ids the user is looking at.")
     explain = serializers.BooleanField(required=False, default=False)
     epsilon = serializers.FloatField(required=False, help_text="DP budget for this request (when DP is on).")
+    session_id = serializers.CharField(required=False, max_length=200, help_text="Anonymous visitor's session: keeps their A/B arm.")
 
     def validate(self, data: dict) -> dict:
         if data.get("price_min") is not None and data.get("price_max") is not None and data["price_min"] > data["price_max"]:

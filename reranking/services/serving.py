@@ -23,7 +23,7 @@ from reranking.ml.artifact import CorruptArtifact, History, Reranker
 from reranking.models import EndUser, Event, Item, ModelVersion, PrivacySettings, Ranking, Rule, TrainingPolicy
 from tenants.models import Tenant
 
-from . import cache
+from . import cache, experiments
 from .datasets import histories_for
 from .precompute import load_model, report_broken_artifact
 
@@ -61,6 +61,7 @@ class Served:
     unknown: list[str] = field(default_factory=list)
     not_applied: list[dict] = field(default_factory=list)
     privacy: dict = field(default_factory=dict)
+    arm: experiments.Arm | None = None  # the A/B arm it was served under (services/experiments.py)
 
 
 # ---- cached tenant state ---------------------------------------------------------------------
@@ -385,7 +386,7 @@ def effect_dict(effect: engine.Effect) -> dict:
 def recommend(
     tenant: Tenant, user_external_id: str | None, *, k: int = 10, page: int = 1, filters: dict | None = None,
     context: list[str] | None = None, explain: bool = False, epsilon: float | None = None,
-    prefetched: dict[str, Any] | None = None,
+    prefetched: dict[str, Any] | None = None, session_id: str | None = None,
 ) -> Served:
     """Return a user's top k: precomputed (re-scored if they just acted), else content or popular.
 
@@ -396,6 +397,9 @@ def recommend(
     if page < 1 or (page - 1) * k >= MAX_K * 2:
         raise ServingError("page", "Out of range.")
     version = active_version(tenant)
+    # A/B experiment (issue 15): the arm may pick another version, or none (popular items).
+    arm = experiments.route(tenant, user_external_id, session_id)
+    version = experiments.version_for(arm, version)
     ranking = None
     if user_external_id is not None:
         if version:
@@ -426,7 +430,7 @@ def recommend(
     )
     return Served(
         items=items, strategy=strategy, version=version["number"] if version else None, fresh=fresh,
-        removed=removed, not_applied=not_applied, privacy=privacy,
+        removed=removed, not_applied=not_applied, privacy=privacy, arm=arm,
     )
 
 
