@@ -2,7 +2,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from . import views
+from . import online_views, views
 
 app_name = "ui"
 
@@ -29,6 +29,13 @@ tenant_pages = [
     path("keys/", views.ApiKeyListView.as_view(), name="keys"),
     path("keys/<int:pk>/revoke/", views.ApiKeyRevokeView.as_view(), name="key-revoke"),
     path("explorer/", views.ExplorerView.as_view(), name="explorer"),
+    # Closing the loop (issue 15): reranking/online_views.py
+    path("online/", online_views.OnlineResultsView.as_view(), name="online"),
+    path("experiments/", online_views.ExperimentListView.as_view(), name="experiments"),
+    path("experiments/<int:pk>/", online_views.ExperimentDetailView.as_view(), name="experiment"),
+    path("experiments/<int:pk>/stop/", online_views.ExperimentActionView.as_view(), {"action": "stop"}, name="experiment-stop"),
+    path("experiments/<int:pk>/promote/", online_views.ExperimentActionView.as_view(), {"action": "promote"},
+         name="experiment-promote"),
 ]
 
 urlpatterns = [

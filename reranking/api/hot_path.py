@@ -81,6 +81,8 @@ def body_of(served: serving.Served, explain: bool) -> dict:
         "recommendation_id": served.recommendation_id, "strategy": served.strategy, "model_version": served.version,
         "fresh": served.fresh, "privacy": served.privacy, "items": served.items, "unknown": served.unknown,
     }
+    if served.arm is not None:  # an A/B experiment's arm, for the client's own analytics (issue 15)
+        body["experiment"] = {"id": served.arm.experiment_id, "arm": served.arm.name}
     if explain:
         body.update(removed=served.removed, not_applied=served.not_applied)
     return body

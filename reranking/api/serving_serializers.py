@@ -45,6 +45,7 @@ class ServedSerializer(serializers.Serializer):
     privacy = serializers.DictField()
     items = ServedItemSerializer(many=True)
     unknown = serializers.ListField(child=serializers.CharField())
+    experiment = serializers.DictField(required=False, help_text="{id, arm} when an A/B experiment served this list.")
     removed = serializers.ListField(child=serializers.DictField(), required=False)
     not_applied = serializers.ListField(child=serializers.DictField(), required=False)
 
