@@ -15,7 +15,9 @@ from reranking.models import ArmKind, Experiment, ModelVersion, RunStatus
 from reranking.services import experiments, online_metrics, served_log
 from tenants.web import TenantViewMixin
 
-ARM_SLOTS = 3  # the start form offers three arms; the API takes up to experiments.MAX_ARMS
+# The start form offers three arms (the API takes up to experiments.MAX_ARMS), preset to the usual test:
+# the active re-ranker (control) against another version, popular items optional.
+ARM_PRESETS = ("reranker", "version", "popular")
 
 
 def ctr_chart(rows: list[dict]) -> dict:
@@ -56,7 +58,7 @@ class ExperimentListView(TenantViewMixin, TemplateView):
                     .order_by("-number"))
         context.update(
             experiments=Experiment.objects.for_tenant(self.tenant).prefetch_related("arms"),
-            versions=versions, kinds=ArmKind.choices, slots=range(ARM_SLOTS),
+            versions=versions, kinds=ArmKind.choices, slots=list(enumerate(ARM_PRESETS)),
             running=Experiment.objects.for_tenant(self.tenant).filter(status="running").first(),
         )
         return context
@@ -64,7 +66,7 @@ class ExperimentListView(TenantViewMixin, TemplateView):
     def post(self, request, tenant_slug):
         """Start an experiment from the form's arm rows (a row without a share is left out)."""
         arms = []
-        for slot in range(ARM_SLOTS):
+        for slot in range(len(ARM_PRESETS)):
             share = request.POST.get(f"arm{slot}_share", "").strip()
             if not share:
                 continue
