@@ -30,6 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import DEFAULT_DATA, DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, ROOT, free_port, setup_django, start_server  # noqa: E402
 
+RECORDS = ROOT / "bench" / "out" / "online-records.json"  # (user, clicked) per list and arm, for --aa-only
 ARMS = [{"name": "reranker", "kind": "reranker", "share": 50}, {"name": "popular", "kind": "popular", "share": 50}]
 
 
@@ -59,21 +60,31 @@ def time_split(folder: Path) -> tuple[list[dict], list[dict]]:
 
 
 def aa_false_positives(tenant_id: int, records: list[tuple[str, bool]], runs: int) -> tuple[int, list[float]]:
-    """Split recorded (user, clicked) impressions into two same-treatment halves per seed; count p < 0.05."""
+    """Split recorded (user, clicked) impressions into two same-treatment halves per seed; count p < 0.05.
+
+    Users are split by the platform's own assignment hash under another experiment id per seed, and
+    the halves compared with the platform's own test (online_metrics.compare).
+    """
     from reranking.services import experiments, online_metrics
 
     significant, p_values = 0, []
     for seed in range(runs):
         fake = {"id": 1_000_000 + seed, "holdout": 0, "arms": [{"name": "A", "share": 50}, {"name": "B", "share": 50}]}
-        arm_of = {user: experiments.assign(tenant_id, fake, f"u:{user}")[0] for user, _ in records}
-        n, k = Counter(), Counter()
+        halves = defaultdict(list)
         for user, clicked in records:
-            n[arm_of[user]] += 1
-            k[arm_of[user]] += clicked
-        p = online_metrics.compare(k["A"], n["A"], k["B"], n["B"])["p_value"]
+            halves[experiments.assign(tenant_id, fake, f"u:{user}")[0]].append((user, clicked))
+        p = online_metrics.compare(halves["A"], halves["B"])["p_value"]
         p_values.append(p)
         significant += p is not None and p < 0.05
     return significant, p_values
+
+
+def report_aa(tenant_id: int, records: dict[str, list], runs: int) -> float:
+    """Print the A/A false-positive counts per arm; return the larger rate."""
+    per_arm = {name: aa_false_positives(tenant_id, rows, runs)[0] for name, rows in records.items()}
+    print("A/A: " + ", ".join(f"{n}/{runs} splits of the {name} arm" for name, n in per_arm.items())
+          + " significant at 5% (clustered by user)")
+    return max(per_arm.values()) / runs
 
 
 def main() -> None:
@@ -81,7 +92,14 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--replay", type=int, default=4000, help="ratings replayed after the cut (known users)")
     parser.add_argument("--aa-runs", type=int, default=40)
+    parser.add_argument("--aa-only", action="store_true", help=f"rerun the A/A test on the counts recorded in {RECORDS.name}")
     args = parser.parse_args()
+    if args.aa_only:
+        setup_django(os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL))
+        saved = json.loads(RECORDS.read_text())
+        rate = report_aa(saved["tenant_id"], saved["records"], args.aa_runs)
+        print(f"[{'PASS' if rate <= 0.05 else 'MISS'}] A/A false positives <= 5% of {args.aa_runs} runs ({100 * rate:.1f}%)")
+        return
     redis = os.environ.get("REDIS_URL", DEFAULT_REDIS_URL)
     env = setup_django(
         os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL), REDIS_URL=redis, CELERY_BROKER_URL=redis,
@@ -159,10 +177,9 @@ def main() -> None:
           f"p = {p:.2g} (two-proportion z-test, statsmodels)")
     reranker_wins = p is not None and p < 0.05 and diff["difference"] < 0
     # Both halves of an A/A split must be served alike: each arm's impressions are split separately.
-    per_arm = [aa_false_positives(tenant.pk, records[name], args.aa_runs)[0] for name in ("reranker", "popular")]
-    rate = max(per_arm) / args.aa_runs
-    print(f"A/A: {per_arm[0]}/{args.aa_runs} (re-ranker arm) and {per_arm[1]}/{args.aa_runs} (popular arm) splits "
-          f"significant at 5%")
+    RECORDS.parent.mkdir(parents=True, exist_ok=True)
+    RECORDS.write_text(json.dumps({"tenant_id": tenant.pk, "records": records}))
+    rate = report_aa(tenant.pk, records, args.aa_runs)
     print(f"[{'PASS' if agree else 'MISS'}] platform counts equal the simulator's")
     print(f"[{'PASS' if reranker_wins else 'MISS'}] re-ranker beats popular with p < 0.05 (p = {p:.2g})")
     print(f"[{'PASS' if rate <= 0.05 else 'MISS'}] A/A false positives <= 5% of {args.aa_runs} runs ({100 * rate:.1f}%)")

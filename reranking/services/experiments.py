@@ -258,9 +258,9 @@ def results(experiment: Experiment) -> dict:
             "serving": arm_serving(arm) if arm else "popular items (holdout)",
             **t.as_dict(),
             "ctr_vs_control": None if name == arms[0].name else online_metrics.compare(
-                control.clicked, control.impressions, t.clicked, t.impressions),
+                control.outcomes(1), t.outcomes(1)),
             "conversion_vs_control": None if name == arms[0].name else online_metrics.compare(
-                control.converted, control.impressions, t.converted, t.impressions),
+                control.outcomes(2), t.outcomes(2)),
         })
     return {"control": arms[0].name, "arms": out, "leader": leader(out)}
 

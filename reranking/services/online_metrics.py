@@ -3,9 +3,14 @@
 Rates are per impression (a served list): click-through rate is the share of lists with at least one
 attributed click, conversion rate the share with at least one attributed conversion. Each comes with
 a 95% Wilson score interval (statsmodels), which behaves at small counts and at 0% where the normal
-approximation does not. Comparisons between two groups (A/B arms, a version against the previous one)
-use the two-proportion z-test and the Newcombe interval of the difference (statsmodels), not hand-made
-formulas.
+approximation does not.
+
+Comparisons between two groups (A/B arms, a version against the previous one) must not treat a
+user's lists as independent: one user who clicks a lot, served 50 lists, would make any split look
+significant. The difference of the two rates is estimated by least squares on the per-list outcome
+with an arm indicator, with standard errors clustered by user (statsmodels OLS, cov_type="cluster",
+t with clusters - 1 degrees of freedom): the interval and p-value are those of the difference, valid
+with repeat visits. Anonymous lists count as one unit each.
 """
 from __future__ import annotations
 
@@ -14,7 +19,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from django.utils import timezone
-from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint, proportions_ztest
+import numpy as np
+from statsmodels.regression.linear_model import OLS
+from statsmodels.stats.proportion import proportion_confint
 
 from reranking.models import ModelVersion
 from tenants.models import Tenant
@@ -37,17 +44,27 @@ class Tally:
     conversions: int = 0
     revenue: float = 0.0
     users: set = field(default_factory=set)
+    # Per list: (unit, clicked, converted); the unit is the user (a list of its own when anonymous).
+    lists: list = field(default_factory=list)
 
     def add(self, row: dict, outcome: attribution.Outcome | None) -> None:
         self.impressions += 1
         if row["user_id"] is not None:
             self.users.add(row["user_id"])
+        clicked = converted = False
         if outcome is not None:
             self.clicks += outcome.clicks
             self.conversions += outcome.conversions
             self.revenue += outcome.revenue
-            self.clicked += outcome.clicks > 0
-            self.converted += outcome.conversions > 0
+            clicked, converted = outcome.clicks > 0, outcome.conversions > 0
+            self.clicked += clicked
+            self.converted += converted
+        unit = f"u{row['user_id']}" if row["user_id"] is not None else f"r{row['recommendation_id']}"
+        self.lists.append((unit, clicked, converted))
+
+    def outcomes(self, which: int) -> list[tuple[str, bool]]:
+        """Return (unit, success) per list: which=1 for clicks, 2 for conversions."""
+        return [(entry[0], entry[which]) for entry in self.lists]
 
     def as_dict(self) -> dict:
         return {
@@ -66,23 +83,28 @@ def rate(successes: int, trials: int) -> dict:
     return {"percent": round(100 * successes / trials, 2), "low": round(100 * low, 2), "high": round(100 * high, 2)}
 
 
-def compare(a_successes: int, a_trials: int, b_successes: int, b_trials: int) -> dict:
-    """Compare B's rate with A's: difference in percentage points, its 95% interval, and the p-value.
+def compare(a: list[tuple[str, bool]], b: list[tuple[str, bool]]) -> dict:
+    """Compare B's rate with A's from (unit, success) per list: difference in points, 95% interval, p-value.
 
-    Two-sided two-proportion z-test (pooled); interval by Newcombe's method. None where a side is empty
-    or no list in either side earned anything (the test is undefined there).
+    OLS of success on an indicator of B, standard errors clustered by unit (see the module docstring).
+    The interval and p-value are None when either side is empty, nothing varies, or fewer than three
+    units took part (a clustered error needs more).
     """
     empty = {"difference": None, "low": None, "high": None, "p_value": None}
-    if not a_trials or not b_trials:
+    if not a or not b:
         return empty
-    diff = b_successes / b_trials - a_successes / a_trials
-    if a_successes + b_successes == 0 or a_successes + b_successes == a_trials + b_trials:
+    y = np.array([s for _, s in a] + [s for _, s in b], dtype=float)
+    x = np.r_[np.zeros(len(a)), np.ones(len(b))]
+    diff = y[len(a):].mean() - y[: len(a)].mean()
+    _, units = np.unique([u for u, _ in a] + [u for u, _ in b], return_inverse=True)
+    if y.min() == y.max() or units.max() < 2:
         return {**empty, "difference": round(100 * diff, 2)}
-    _, p = proportions_ztest([b_successes, a_successes], [b_trials, a_trials])
-    low, high = confint_proportions_2indep(b_successes, b_trials, a_successes, a_trials, method="newcomb", compare="diff",
-                                           alpha=1 - CONFIDENCE)
+    fit = OLS(y, np.column_stack([np.ones_like(x), x])).fit(
+        cov_type="cluster", cov_kwds={"groups": units}, use_t=True
+    )
+    low, high = fit.conf_int(alpha=1 - CONFIDENCE)[1]
     return {"difference": round(100 * diff, 2), "low": round(100 * low, 2), "high": round(100 * high, 2),
-            "p_value": float(p)}
+            "p_value": float(fit.pvalues[1])}
 
 
 def day_range(since: date | None, until: date | None) -> tuple[date, date]:
@@ -157,6 +179,6 @@ def versions_compared(tenant: Tenant, rows: list[dict], outcomes: dict) -> dict 
     a, b = by_version[previous], by_version[active]
     return {
         "current": active, "previous": previous, "current_figures": b.as_dict(), "previous_figures": a.as_dict(),
-        "ctr_difference": compare(a.clicked, a.impressions, b.clicked, b.impressions),
-        "conversion_difference": compare(a.converted, a.impressions, b.converted, b.impressions),
+        "ctr_difference": compare(a.outcomes(1), b.outcomes(1)),
+        "conversion_difference": compare(a.outcomes(2), b.outcomes(2)),
     }
