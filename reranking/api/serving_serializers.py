@@ -141,12 +141,19 @@ class PrivacySerializer(serializers.ModelSerializer):
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
+    outcome = serializers.CharField(read_only=True, help_text="Where the run stands, in plain words (a retrain "
+                                    "that was not activated says why).")
+    serves = serializers.CharField(source="served_method", read_only=True,
+                                   help_text="reranker, or the first-stage source model selection chose.")
+    selection_note = serializers.CharField(read_only=True, help_text="What the version serves and why.")
+
     class Meta:
         model = ModelVersion
         fields = [
             "number", "status", "phase", "progress", "error", "trigger", "created_at", "started_at", "finished_at",
             "device", "n_events", "n_users", "n_items", "metrics", "timings", "rankings_ready", "is_active",
             "activated_at", "activation_note", "contains_erased_data", "dp_epsilon", "dp_delta", "dp_noise_multiplier",
+            "outcome", "serves", "selection_note",
         ]
         read_only_fields = fields
 

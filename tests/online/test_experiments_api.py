@@ -169,3 +169,15 @@ def test_experiments_are_admin_only_and_another_tenant_gets_404(alice, charlie, 
     reader = alice.client_with(Scope.READ)
     assert reader.get(url).status_code == 403 and reader.post(f"{url}/stop").status_code == 403
     assert Experiment.objects.get().is_running
+
+
+def test_rankings_of_a_version_in_a_running_experiment_are_not_pruned(alice, shop, monkeypatch):
+    from reranking.services import precompute
+
+    start(alice)
+    monkeypatch.setattr(precompute, "KEEP_RANKED_VERSIONS", 1)
+    precompute.prune_rankings(alice.tenant.pk)
+    assert ModelVersion.objects.get(number=2).rankings_ready
+    experiments.stop(Experiment.objects.get())
+    precompute.prune_rankings(alice.tenant.pk)
+    assert not ModelVersion.objects.get(number=2).rankings_ready
