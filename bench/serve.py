@@ -184,6 +184,9 @@ def main() -> None:
             "GET filtered category": run_wrk(f"{base}/api/v1/users/x/recommendations", args.connections,
                                              args.duration, LUA_FILTERED % live),
         }
+        results.update(with_experiments(tenant, lambda: run_wrk(
+            f"{base}/api/v1/users/x/recommendations", args.connections, args.duration,
+            LUA_GET % {"users": quoted, "key": key})))
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -204,6 +207,35 @@ def main() -> None:
         met = r["p50"] < 20 and r["p99"] < 50
         print(f"{name}: median {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms at {args.connections} connections "
               f"(goal < 20 / < 50: {'met' if met else 'MISSED'})")
+    without = (get["rps"] + results["GET recommendations, again"]["rps"]) / 2
+    for name in ("GET, experiment v1 vs v1", "GET, re-ranker vs popular"):
+        ratio = results[name]["rps"] / without
+        print(f"{name} / without (mean of before and after): {ratio:.2f} (goal >= 0.90: {'met' if ratio >= 0.9 else 'MISSED'})")
+
+
+def with_experiments(tenant, measure) -> dict:
+    """Measure GET recommendations with an A/B experiment running (issue 15), then without again.
+
+    Two experiments: two arms serving the active version (the cost of routing alone), and the active
+    re-ranker against popular items (half the users take the popular path, which reads their history).
+    """
+    from reranking.models import Experiment
+    from reranking.services import cache, experiments
+
+    results = {}
+    for name, arms in (
+        ("GET, experiment v1 vs v1", [{"kind": "reranker", "share": 50, "name": "a"},
+                                      {"kind": "version", "version": 1, "share": 50, "name": "b"}]),
+        ("GET, re-ranker vs popular", [{"kind": "reranker", "share": 50}, {"kind": "popular", "share": 50}]),
+    ):
+        experiment = experiments.start(tenant, name, arms)
+        time.sleep(cache.LOCAL_SECONDS + 0.5)  # every process's memo of "no experiment" expires
+        measure()  # warm: popular items and the arms' memos
+        results[name] = measure()
+        experiments.stop(Experiment.objects.get(pk=experiment.pk))
+    time.sleep(cache.LOCAL_SECONDS + 0.5)
+    results["GET recommendations, again"] = measure()
+    return results
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from rest_framework.routers import DefaultRouter
 from reranking.api.serving_views import (
     ErasureRecordViewSet, ModelVersionViewSet, PrivacyView, RecommendationsView, RerankView, RuleViewSet,
 )
+from reranking.api.experiments_views import ExperimentViewSet, OnlineMetricsView, OnlineSettingsView
 from reranking.api.views import EndUserViewSet, EventViewSet, ItemViewSet
 from tenants.api.views import ApiKeyViewSet, TenantView
 from tenants.health import health, live
@@ -23,6 +24,7 @@ router.register("keys", ApiKeyViewSet, basename="apikey")
 router.register("rules", RuleViewSet, basename="rule")
 router.register("models", ModelVersionViewSet, basename="modelversion")
 router.register("erasures", ErasureRecordViewSet, basename="erasure")
+router.register("experiments", ExperimentViewSet, basename="experiment")
 
 handler404 = "tenants.api.errors.not_found"
 
@@ -32,6 +34,8 @@ urlpatterns = [
     re_path(r"^api/v1/recommendations/?$", RecommendationsView.as_view(), name="recommendations-anonymous"),
     re_path(r"^api/v1/rerank/?$", RerankView.as_view(), name="rerank"),
     re_path(r"^api/v1/privacy/?$", PrivacyView.as_view(), name="privacy"),
+    re_path(r"^api/v1/metrics/online/?$", OnlineMetricsView.as_view(), name="online-metrics"),
+    re_path(r"^api/v1/metrics/settings/?$", OnlineSettingsView.as_view(), name="online-settings"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

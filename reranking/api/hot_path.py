@@ -94,6 +94,8 @@ def body_of(served: serving.Served, explain: bool) -> dict:
         "model_version": served.version,
         "fresh": served.fresh, "privacy": served.privacy, "items": served.items, "unknown": served.unknown,
     }
+    if served.arm is not None:  # an A/B experiment's arm, for the client's own analytics (issue 15)
+        body["experiment"] = {"id": served.arm.experiment_id, "arm": served.arm.name}
     if explain:
         body.update(removed=served.removed, not_applied=served.not_applied)
     return body
@@ -132,7 +134,7 @@ def recommendations(request, drf_view, **kwargs):
             served = serving.recommend(
                 tenant, user, k=q["k"], page=q["page"], filters=filters_of(q, attributes),
                 context=split_ids(q.get("context")), explain=q["explain"], epsilon=q.get("epsilon"),
-                prefetched=prefetched, placement=q["placement"],
+                prefetched=prefetched, placement=q["placement"], session_id=q.get("session_id"),
             )
         except (serving.ServingError, serving.UnknownUser, *DATABASE_DOWN):
             served = None

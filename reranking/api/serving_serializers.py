@@ -32,6 +32,7 @@ class RecommendationsQuery(serializers.Serializer):
     explain = serializers.BooleanField(required=False, default=False)
     epsilon = serializers.FloatField(required=False, help_text="DP budget for this request (when DP is on).")
     placement = PLACEMENT()
+    session_id = serializers.CharField(required=False, max_length=200, help_text="Anonymous visitor's session: keeps their A/B arm.")
 
     def validate(self, data: dict) -> dict:
         if data.get("price_min") is not None and data.get("price_max") is not None and data["price_min"] > data["price_max"]:
@@ -57,6 +58,7 @@ class ServedSerializer(serializers.Serializer):
     privacy = serializers.DictField()
     items = ServedItemSerializer(many=True)
     unknown = serializers.ListField(child=serializers.CharField())
+    experiment = serializers.DictField(required=False, help_text="{id, arm} when an A/B experiment served this list.")
     removed = serializers.ListField(child=serializers.DictField(), required=False)
     not_applied = serializers.ListField(child=serializers.DictField(), required=False)
 
@@ -162,12 +164,19 @@ class PrivacySerializer(RefuseUnknownFields, serializers.ModelSerializer):
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
+    outcome = serializers.CharField(read_only=True, help_text="Where the run stands, in plain words (a retrain "
+                                    "that was not activated says why).")
+    serves = serializers.CharField(source="served_method", read_only=True,
+                                   help_text="reranker, or the first-stage source model selection chose.")
+    selection_note = serializers.CharField(read_only=True, help_text="What the version serves and why.")
+
     class Meta:
         model = ModelVersion
         fields = [
             "number", "status", "phase", "progress", "error", "trigger", "created_at", "started_at", "finished_at",
             "device", "n_events", "n_users", "n_items", "metrics", "timings", "rankings_ready", "is_active",
             "activated_at", "activation_note", "contains_erased_data", "dp_epsilon", "dp_delta", "dp_noise_multiplier",
+            "outcome", "serves", "selection_note",
         ]
         read_only_fields = fields
 

@@ -68,7 +68,7 @@ class RecommendationsView(TenantAPIView):
                 self.tenant, user, k=q["k"], page=q["page"], filters=hot_path.filters_of(q, attributes),
                 context=hot_path.split_ids(q.get("context")),
                 explain=q["explain"], epsilon=q.get("epsilon"), placement=q["placement"],
-                prefetched=getattr(request._request, "cache_prefetched", None),
+                prefetched=getattr(request._request, "cache_prefetched", None), session_id=q.get("session_id"),
             ),
             user_id,
         )

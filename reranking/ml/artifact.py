@@ -174,12 +174,29 @@ class Reranker:
         results: list[list[tuple[str, float]]] = []
         for start in range(0, len(histories), 256):
             q, types = self._queries(histories[start:start + 256])
-            cand, scores = score_lists(self.net, self.first_stage, self.config, q, types, exclude, self.device)
+            if self.config.serve != "reranker":  # model selection chose a first-stage source (selection.py)
+                cand, scores = self._source_lists(q, exclude, k)
+            else:
+                cand, scores = score_lists(self.net, self.first_stage, self.config, q, types, exclude, self.device)
             order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
             for b in range(len(q)):
                 results.append([(self.item_ids[cand[b, j]], float(scores[b, j]))
                                 for j in order[b] if cand[b, j] >= 0 and np.isfinite(scores[b, j])])
         return results
+
+    def _source_lists(self, q, exclude_seen: bool, k: int, given: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Return (B, N) items and scores of the served source: its top k, or the `given` items' scores."""
+        scores = self.first_stage.source_scores(q)[self.config.serve].clone()  # (B, I)
+        # Popularity breaks ties (and orders items the source knows nothing about), as in the fused list.
+        pop = torch.from_numpy(self.first_stage.state["popularity"]).float()
+        scores += 1e-6 * scores.abs().amax(1, keepdim=True).clamp(min=1e-9) * pop / pop.max().clamp(min=1.0)
+        if given is not None:
+            return given, torch.gather(scores, 1, torch.from_numpy(given)).numpy()
+        if exclude_seen:
+            rows, cols = self.first_stage.seen_index(q)
+            scores[rows, cols] = -torch.inf
+        values, top = torch.topk(scores, min(k, scores.shape[1]), dim=1)
+        return top.numpy(), values.numpy()
 
     def rerank(self, history: History, candidates: Sequence[str],
                new_items: Mapping[str, np.ndarray] | None = None) -> list[tuple[str, float]]:
@@ -195,6 +212,10 @@ class Reranker:
         if not known:
             return []
         q, types = self._queries([history])
+        if self.config.serve != "reranker":
+            cand, scores = self._source_lists(q, False, len(known), given=np.array([known], dtype=np.int64))
+            order = np.argsort(-scores[0], kind="stable")
+            return [(self.item_ids[cand[0, j]], float(scores[0, j])) for j in order]
         cand, scores = score_lists(self.net, self.first_stage, self.config, q, types, False, self.device,
                                    given=np.array([known], dtype=np.int64))
         order = np.argsort(-scores[0], kind="stable")

@@ -73,6 +73,13 @@ class RerankerConfig:
     dp_lr: float = 5e-3  # Adam learning rate of the private training (constant)
     dp_accountant: str = "prv"  # Opacus accountant: "prv" (tightest) or "rdp" (looser epsilon, faster to compute)
 
+    # --- model selection (selection.py) ---
+    # What the version serves: "reranker", or the first-stage source that beat it on validation.
+    serve: str = "reranker"
+    # A source replaces the re-ranker only when its validation NDCG@10 is higher by more than this
+    # fraction: a tie goes to the re-ranker, which also scores live and fuses every source.
+    selection_margin: float = 0.02
+
     def to_dict(self) -> dict:
         """Return a JSON-serialisable copy."""
         return dataclasses.asdict(self)

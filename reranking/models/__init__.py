@@ -2,6 +2,7 @@
 from .catalogue import Item
 from .erasure import ErasureRecord
 from .events import EndUser, Event
+from .experiments import ArmKind, Experiment, ExperimentArm, ExperimentStatus, Impression, OnlineSettings
 from .served import ServedRecommendation
 from .serving import PrivacySettings, Rule
 from .versions import IN_FLIGHT, ItemEmbedding, ModelVersion, PrecomputeShard, Ranking, RunStatus, TrainingPolicy
@@ -9,5 +10,6 @@ from .versions import IN_FLIGHT, ItemEmbedding, ModelVersion, PrecomputeShard, R
 __all__ = [
     "Item", "EndUser", "Event", "ModelVersion", "PrecomputeShard", "Ranking", "ItemEmbedding", "RunStatus",
     "TrainingPolicy", "IN_FLIGHT", "Rule", "PrivacySettings", "ErasureRecord",
-    "ServedRecommendation",
+    "ServedRecommendation", "Impression", "OnlineSettings", "Experiment", "ExperimentArm", "ExperimentStatus",
+    "ArmKind",
 ]

@@ -115,18 +115,46 @@ class ModelVersion(TenantOwned):
         return f"{self.tenant.name} v{self.number} ({state})"
 
     @property
+    def served_method(self) -> str:
+        """What this version serves: "reranker", or the first-stage source model selection chose."""
+        choice = self.metrics.get("selection") if isinstance(self.metrics, dict) else None
+        return (choice or {}).get("served") or "reranker"
+
+    @property
+    def selection_note(self) -> str:
+        """What this version serves and why, in plain words (empty for versions trained before selection)."""
+        choice = self.metrics.get("selection") if isinstance(self.metrics, dict) else None
+        return (choice or {}).get("reason", "")
+
+    @property
     def validation_ndcg(self) -> float | None:
+        """Validation NDCG@10 of what the version serves (the activation gate compares these)."""
         try:
-            return float(self.metrics["validation"]["reranker"]["ndcg@10"])
+            return float(self.metrics["validation"][self.served_method]["ndcg@10"])
         except (KeyError, TypeError, ValueError):
             return None
 
     @property
     def test_ndcg(self) -> float | None:
         for row in self.metrics.get("methods", []) if isinstance(self.metrics, dict) else []:
-            if row.get("name") == "reranker":
+            if row.get("name") == self.served_method:
                 return row.get("ndcg@10")
         return None
+
+    @property
+    def outcome(self) -> str:
+        """Say in plain words where this run stands, for clients polling GET /api/v1/models."""
+        if self.status in IN_FLIGHT:
+            return f"{self.status}: {self.phase} ({self.progress:.0f}%)"
+        if self.status != RunStatus.SUCCEEDED:
+            return f"{self.status}: {self.error.splitlines()[0][:200] if self.error else 'no reason recorded'}"
+        if self.is_active:
+            return "active: served to everyone"
+        if self.activation_note:
+            return self.activation_note
+        if self.activate_when_ready:
+            return "activating: rankings are being recomputed"
+        return "not active: succeeded; activate it to serve it" if self.rankings_ready else "not active: no rankings"
 
     @property
     def is_private(self) -> bool:

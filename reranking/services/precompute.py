@@ -19,7 +19,7 @@ from django.utils import timezone
 from reranking.ml.artifact import CorruptArtifact, Reranker
 from reranking.models import EndUser, ModelVersion, PrecomputeShard, Ranking, RunStatus, TrainingPolicy
 
-from . import privacy, queue
+from . import experiments, privacy, queue
 from .cache import active_key
 from .cache import delete as cache_delete
 from .datasets import histories_for
@@ -248,6 +248,7 @@ def prune_rankings(tenant_id: int) -> None:
         .order_by("-is_active", "-number")
         .values_list("id", flat=True)[:KEEP_RANKED_VERSIONS]
     )
+    keep += experiments.versions_in_use(tenant_id)  # an A/B arm serves them
     stale = ModelVersion.objects.filter(tenant_id=tenant_id, rankings_ready=True).exclude(id__in=keep)
     for version_id in stale.values_list("id", flat=True):
         Ranking.objects.filter(version_id=version_id).delete()

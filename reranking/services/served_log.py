@@ -1,4 +1,4 @@
-"""The log of lists served to identified end users, kept cheap for the serving hot path.
+"""The log of served lists (impressions), kept cheap for the serving hot path.
 
 Serving appends an entry to a per-process buffer (a deque append: no network, no encoding). A
 background thread in each web process pushes what it holds to a Redis list every FLUSH_SECONDS, in one
@@ -14,6 +14,11 @@ client's events quote it). Without Redis configured at all (the SQLite demo) the
 the database directly. Entries hold the stored user id (the hash under pseudonymous ids), never more
 than the response did. On flush, an entry whose user no longer exists (erased) or who was created
 after it was served (erased and seen again) is dropped, so erasure also reaches the buffer.
+
+Every entry, anonymous ones included, also becomes an Impression row (models/experiments.py) in the
+same batch: the counts behind online metrics and A/B results (services/online_metrics.py). An erased
+user's impressions stay as counts without the user. Placement (`p`, default "default") and the
+experiment arm (`x`, `a`) travel in the entry.
 """
 from __future__ import annotations
 
@@ -31,7 +36,7 @@ import orjson
 from django.conf import settings
 from django.db import transaction
 
-from reranking.models import EndUser, ServedRecommendation
+from reranking.models import EndUser, Experiment, Impression, ServedRecommendation
 from reranking.models.served import DEFAULT_PLACEMENT
 from tenants.models import Tenant
 
@@ -67,18 +72,18 @@ def redis_client():
     return client
 
 
-def entry(tenant_id: int, stored_user_id: str, served, endpoint: str, at: float) -> dict:
+def entry(tenant_id: int, stored_user_id: str | None, served, endpoint: str, at: float) -> dict:
+    arm = getattr(served, "arm", None)
     return {
         "t": tenant_id, "u": stored_user_id, "r": served.recommendation_id, "at": at, "e": endpoint,
         "s": served.strategy, "v": served.version, "i": [item["item_id"] for item in served.items],
         "p": served.placement,
+        "x": arm.experiment_id if arm is not None else None, "a": arm.name if arm is not None else "",
     }
 
 
 def record(tenant: Tenant, stored_user_id: str | None, served, endpoint: str = "recommendations") -> None:
-    """Log a list served to an identified user (anonymous lists are not logged: nobody could ask for them)."""
-    if stored_user_id is None:
-        return
+    """Log a served list: an impression always, and for an identified user the list for their export."""
     if redis_client() is None:
         store([entry(tenant.pk, stored_user_id, served, endpoint, time.time())])
         return
@@ -176,30 +181,52 @@ def flush(max_batches: int = 100) -> int:
 
 
 def store(rows: list[dict]) -> int:
-    """Write entries to ServedRecommendation, dropping those of users erased since; return rows written."""
+    """Write entries as impressions and, for identified users, ServedRecommendation rows; return lists stored.
+
+    A user erased since the list was served is dropped from both (the impression keeps the count).
+    """
     by_tenant: dict[int, list[dict]] = {}
     for row in rows:
         by_tenant.setdefault(row["t"], []).append(row)
-    objects = []
+    objects, impressions = [], []
     for tenant_id, part in by_tenant.items():
         users = {
             external: (pk, created.timestamp())
             for external, pk, created in EndUser.objects.filter(
-                tenant_id=tenant_id, external_id__in={row["u"] for row in part}
+                tenant_id=tenant_id, external_id__in={row["u"] for row in part if row["u"] is not None}
             ).values_list("external_id", "id", "created_at")
         }
         for row in part:
             user = users.get(row["u"])
-            if user is None or row["at"] < user[1]:
-                continue  # erased (and perhaps seen again) since this list was served
+            if user is not None and row["at"] < user[1]:
+                user = None  # erased and seen again since this list was served
+            served_at = datetime.fromtimestamp(row["at"], tz=dt_timezone.utc)
+            impressions.append(impression(tenant_id, row, served_at, user[0] if user else None))
+            if user is None:
+                continue  # anonymous, or erased since this list was served: nothing to export
             objects.append(
                 ServedRecommendation(
                     tenant_id=tenant_id, user_id=user[0], recommendation_id=row["r"][:64],
-                    served_at=datetime.fromtimestamp(row["at"], tz=dt_timezone.utc), endpoint=row["e"],
+                    served_at=served_at, endpoint=row["e"],
                     strategy=row["s"] or "", model_version=row["v"], items=row["i"],
                     placement=row.get("p") or DEFAULT_PLACEMENT,
                 )
             )
+    experiments = set(Experiment.objects.filter(pk__in={i.experiment_id for i in impressions if i.experiment_id}).values_list("pk", flat=True))
+    for row in impressions:
+        if row.experiment_id not in experiments:
+            row.experiment_id = None  # deleted since: the count stays, without the arm
     with transaction.atomic():
         ServedRecommendation.objects.bulk_create(objects, batch_size=1000)
-    return len(objects)
+        Impression.objects.bulk_create(impressions, batch_size=1000)
+    return len(impressions)
+
+
+def impression(tenant_id: int, row: dict, served_at: datetime, user_id: int | None) -> Impression:
+    """Build the impression of one log entry (entries written before placements and arms read defaults)."""
+    return Impression(
+        tenant_id=tenant_id, recommendation_id=row["r"][:64], served_at=served_at, endpoint=row["e"],
+        placement=(row.get("p") or DEFAULT_PLACEMENT)[:64], strategy=row["s"] or "", model_version=row["v"],
+        user_id=user_id, experiment_id=row.get("x"), arm=(row.get("a") or "")[:64] if row.get("x") else "",
+        items=row["i"],
+    )

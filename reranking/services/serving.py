@@ -28,7 +28,7 @@ from reranking.models import (
 from reranking.models.served import DEFAULT_PLACEMENT  # where a request naming no placement is served
 from tenants.models import Tenant
 
-from . import cache
+from . import cache, experiments
 from .datasets import histories_for
 from .precompute import load_model, report_broken_artifact
 
@@ -75,6 +75,7 @@ class Served:
     not_applied: list[dict] = field(default_factory=list)
     privacy: dict = field(default_factory=dict)
     placement: str = DEFAULT_PLACEMENT
+    arm: experiments.Arm | None = None  # the A/B arm it was served under (services/experiments.py)
 
 
 # ---- cached tenant state ---------------------------------------------------------------------
@@ -638,7 +639,7 @@ def fill_candidates(
 def recommend(
     tenant: Tenant, user_external_id: str | None, *, k: int = 10, page: int = 1, filters: dict | None = None,
     context: list[str] | None = None, explain: bool = False, epsilon: float | None = None,
-    prefetched: dict[str, Any] | None = None, placement: str = DEFAULT_PLACEMENT,
+    prefetched: dict[str, Any] | None = None, placement: str = DEFAULT_PLACEMENT, session_id: str | None = None,
 ) -> Served:
     """Return a user's top k: precomputed (re-scored if they just acted), else content or popular.
 
@@ -649,6 +650,9 @@ def recommend(
     if page < 1 or (page - 1) * k >= MAX_K * 2:
         raise ServingError("page", "Out of range.")
     version = active_version(tenant)
+    # A/B experiment (issue 15): the arm may pick another version, or none (popular items).
+    arm = experiments.route(tenant, user_external_id, session_id)
+    version = experiments.version_for(arm, version)
     ranking = None
     pk = None
     if user_external_id is not None:
@@ -693,7 +697,7 @@ def recommend(
             )
     return Served(
         items=items, strategy=strategy, version=version["number"] if version else None, fresh=fresh,
-        removed=removed, not_applied=not_applied, privacy=privacy, placement=placement,
+        removed=removed, not_applied=not_applied, privacy=privacy, placement=placement, arm=arm,
     )
 
 

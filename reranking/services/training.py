@@ -6,6 +6,7 @@ nor its rankings.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -22,6 +23,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from reranking.ml import selection
 from reranking.ml.config import RerankerConfig
 from reranking.ml.train import Cancelled, train
 from reranking.models import IN_FLIGHT, Event, ModelVersion, PrivacySettings, RunStatus, TrainingPolicy
@@ -189,6 +191,7 @@ def run_training(run_id: int, progress: Progress | None = None) -> ModelVersion 
                 **dp_options(PrivacySettings.for_tenant(tenant)),  # under DP training its own (smaller) cap wins
             })
             result = train(dataset, config, item_embeddings=embeddings, progress=report)
+            config = select_served(result, config)  # the re-ranker, or the source that beat it (ml/selection.py)
             report("saving", 0.0)
             target = artifact_dir(run)
             if target.exists():
@@ -227,6 +230,17 @@ def run_training(run_id: int, progress: Progress | None = None) -> ModelVersion 
         return None
     run.refresh_from_db()
     return run
+
+
+def select_served(result, config: RerankerConfig) -> RerankerConfig:
+    """Record what this version serves (metrics["selection"]) and set it on the model; return the config."""
+    choice = selection.choose(result.metrics.get("validation") or {}, config.selection_margin)
+    if choice is None:
+        return config
+    result.metrics["selection"] = choice.to_dict()
+    config = dataclasses.replace(config, serve=choice.served)
+    result.model.config = config
+    return config
 
 
 def dp_options(privacy: PrivacySettings) -> dict:

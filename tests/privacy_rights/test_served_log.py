@@ -24,10 +24,10 @@ def buffered() -> int:
 
 def test_serving_buffers_one_entry_per_list_and_the_beat_task_stores_them(alice, users):
     first = alice.client.get("/api/v1/users/ann/recommendations").json()
-    alice.client.get("/api/v1/recommendations")  # anonymous: nobody could ask for it, nothing logged
-    assert buffered() == 1 and not ServedRecommendation.objects.exists()
+    alice.client.get("/api/v1/recommendations")  # anonymous: an impression, but nobody could ask for it
+    assert buffered() == 2 and not ServedRecommendation.objects.exists()
 
-    assert flush_served_log() == 1
+    assert flush_served_log() == 2  # two impressions, one list to export
     row = ServedRecommendation.objects.get()
     assert row.user.external_id == "ann" and row.recommendation_id == first["recommendation_id"]
     assert row.items == [item["item_id"] for item in first["items"]] and row.model_version == 1
@@ -44,7 +44,7 @@ def test_erasure_deletes_the_log_and_drops_what_is_still_buffered(alice, users, 
     assert alice.client.post("/api/v1/users/ann/erase").status_code == 200
     assert not ServedRecommendation.objects.filter(user__external_id="ann").exists()
     ingest_events(alice.tenant, [{"user_id": "ann", "item_id": "sku-4"}])  # a new "ann" appears after the erasure
-    assert flush_served_log() == 1  # ben's; the list served to the erased ann is dropped
+    assert flush_served_log() == 2  # impressions; the list served to the erased ann is dropped from the log
     assert list(ServedRecommendation.objects.values_list("user__external_id", flat=True)) == ["ben"]
     assert alice.client.get("/api/v1/users/ann/export").json()["recommendations_served"] == []
 

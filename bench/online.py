@@ -1,0 +1,190 @@
+"""Replay the last 20% of ml-latest-small through the HTTP API as a live shop running an A/B experiment.
+
+    nice -n 10 .venv/bin/python bench/online.py [--replay 4000] [--aa-runs 40]
+
+Splits the ratings by time, loads the first 80% into a fresh tenant and trains it through the normal
+pipeline (train_tenant: training, precompute, activation), starts gunicorn, and starts an experiment
+"re-ranker vs popular" (50/50) through the API. Then, in time order, for each of the next --replay
+ratings of users known at the cut: the user requests a list of 10 (their arm decided by the platform,
+which says it in the response), a click quoting the list's recommendation_id is posted when the
+item they really rated next is in it, and the rating itself is posted (live, so the re-ranker arm
+re-scores the user's list). The simulator keeps its own counts per arm.
+
+Prints per arm: impressions and clicks as the simulator counted them and as the platform reports them
+(GET /api/v1/experiments/{id}), CTR with its 95% interval, the difference, its interval and p-value.
+Goals: the counts agree exactly; the re-ranker wins with p < 0.05; an A/A split of the recorded
+impressions (users re-assigned by the platform's hash under --aa-runs seeds, both halves served the
+same way) is significant at 5% in at most 5% of runs.
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import DEFAULT_DATA, DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, ROOT, free_port, setup_django, start_server  # noqa: E402
+
+RECORDS = ROOT / "bench" / "out" / "online-records.json"  # (user, clicked) per list and arm, for --aa-only
+ARMS = [{"name": "reranker", "kind": "reranker", "share": 50}, {"name": "popular", "kind": "popular", "share": 50}]
+
+
+class Client:
+    """A keep-alive JSON client for the API."""
+
+    def __init__(self, port: int, key: str) -> None:
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.headers = {"X-Api-Key": key, "Content-Type": "application/json"}
+
+    def call(self, method: str, path: str, body=None) -> dict:
+        self.connection.request(method, path, body=None if body is None else json.dumps(body), headers=self.headers)
+        response = self.connection.getresponse()
+        data = response.read()
+        if response.status >= 300:
+            raise SystemExit(f"{method} {path}: {response.status} {data[:300]!r}")
+        return json.loads(data) if data else {}
+
+
+def time_split(folder: Path) -> tuple[list[dict], list[dict]]:
+    """Return (first 80%, last 20%) of the ratings by time (ties kept in file order)."""
+    from reranking.importers import movielens_events
+
+    events = sorted(movielens_events(folder), key=lambda e: e["timestamp"])
+    cut = int(0.8 * len(events))
+    return events[:cut], events[cut:]
+
+
+def aa_false_positives(tenant_id: int, records: list[tuple[str, bool]], runs: int) -> tuple[int, list[float]]:
+    """Split recorded (user, clicked) impressions into two same-treatment halves per seed; count p < 0.05.
+
+    Users are split by the platform's own assignment hash under another experiment id per seed, and
+    the halves compared with the platform's own test (online_metrics.compare).
+    """
+    from reranking.services import experiments, online_metrics
+
+    significant, p_values = 0, []
+    for seed in range(runs):
+        fake = {"id": 1_000_000 + seed, "holdout": 0, "arms": [{"name": "A", "share": 50}, {"name": "B", "share": 50}]}
+        halves = defaultdict(list)
+        for user, clicked in records:
+            halves[experiments.assign(tenant_id, fake, f"u:{user}")[0]].append((user, clicked))
+        p = online_metrics.compare(halves["A"], halves["B"])["p_value"]
+        p_values.append(p)
+        significant += p is not None and p < 0.05
+    return significant, p_values
+
+
+def report_aa(tenant_id: int, records: dict[str, list], runs: int) -> float:
+    """Print the A/A false-positive counts per arm; return the larger rate."""
+    per_arm = {name: aa_false_positives(tenant_id, rows, runs)[0] for name, rows in records.items()}
+    print("A/A: " + ", ".join(f"{n}/{runs} splits of the {name} arm" for name, n in per_arm.items())
+          + " significant at 5% (clustered by user)")
+    return max(per_arm.values()) / runs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--replay", type=int, default=4000, help="ratings replayed after the cut (known users)")
+    parser.add_argument("--aa-runs", type=int, default=40)
+    parser.add_argument("--aa-only", action="store_true", help=f"rerun the A/A test on the counts recorded in {RECORDS.name}")
+    args = parser.parse_args()
+    if args.aa_only:
+        setup_django(os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL))
+        saved = json.loads(RECORDS.read_text())
+        rate = report_aa(saved["tenant_id"], saved["records"], args.aa_runs)
+        print(f"[{'PASS' if rate <= 0.05 else 'MISS'}] A/A false positives <= 5% of {args.aa_runs} runs ({100 * rate:.1f}%)")
+        return
+    redis = os.environ.get("REDIS_URL", DEFAULT_REDIS_URL)
+    env = setup_django(
+        os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL), REDIS_URL=redis, CELERY_BROKER_URL=redis,
+        RECS_MEDIA_ROOT=str(ROOT / "var" / "bench-media"), RECS_TENANT_RATE="100000000/min",
+        RECS_KEY_RATE="100000000/min",
+    )
+    from django.core.management import call_command
+
+    from reranking.importers import movielens_items
+    from reranking.models import TrainingPolicy
+    from reranking.services.bulk import import_events, import_items
+    from tenants.models import ApiKey, Scope, Tenant
+
+    train, test = time_split(args.data)
+    slug = f"bench-online-{int(time.time())}"
+    tenant = Tenant.objects.create(slug=slug, name="Online bench", event_types=["rating", "click"])
+    # The replay posts a user's ratings faster than a person would: no per-user ingestion limit here.
+    TrainingPolicy.objects.create(tenant=tenant, max_events_per_user_minute=0, max_events_per_user_hour=0)
+    import_items(tenant, movielens_items(args.data), progress=False)
+    import_events(tenant, train, total=len(train), progress=False)
+    known = {e["user_id"] for e in train}
+    replay = [e for e in test if e["user_id"] in known][: args.replay]
+    print(f"{len(train):,} ratings before the cut (trained on), {len(test):,} after; replaying {len(replay):,} "
+          f"of {len({e['user_id'] for e in replay})} users known at the cut")
+    clock = time.perf_counter()
+    call_command("train_tenant", slug)
+    print(f"trained and precomputed in {time.perf_counter() - clock:.0f}s")
+    _, key = ApiKey.issue(tenant, "bench", [Scope.READ, Scope.INGEST, Scope.ADMIN])
+
+    port = free_port()
+    server = start_server(port, env)
+    try:
+        api = Client(port, key)
+        experiment = api.call("POST", "/api/v1/experiments", {"name": "re-ranker vs popular", "arms": ARMS})
+        sim_impressions, sim_clicks = Counter(), Counter()
+        records: dict[str, list[tuple[str, bool]]] = defaultdict(list)
+        clock = time.perf_counter()
+        for event in replay:
+            user, item = event["user_id"], event["item_id"]
+            body = api.call("GET", f"/api/v1/users/{user}/recommendations?k=10")
+            arm = body["experiment"]["arm"]
+            clicked = item in {i["item_id"] for i in body["items"]}
+            sim_impressions[arm] += 1
+            rows = [{"user_id": user, "item_id": item, "event_type": "rating", "value": event["value"]}]
+            if clicked:
+                sim_clicks[arm] += 1
+                rows.insert(0, {"user_id": user, "item_id": item, "event_type": "click",
+                                "recommendation_id": body["recommendation_id"]})
+            stored = api.call("POST", "/api/v1/events", {"events": rows})
+            if stored.get("errors"):
+                raise SystemExit(f"events refused: {stored['errors'][:3]}")
+            records[arm].append((user, clicked))
+        seconds = time.perf_counter() - clock
+        time.sleep(2)  # each gunicorn worker pushes its buffer every FLUSH_SECONDS (0.5 s)
+        result = api.call("GET", f"/api/v1/experiments/{experiment['id']}")["results"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    print(f"replayed {len(replay)} lists in {seconds:.0f}s ({2 * len(replay) / seconds:.0f} requests/s, one client)")
+    print(f"{'arm':<10}{'sim impr':>10}{'platform':>10}{'sim clicks':>12}{'platform':>10}{'CTR %':>8}{'95% CI':>16}")
+    agree = True
+    for arm in result["arms"]:
+        name = arm["name"]
+        same = (arm["impressions"], arm["clicks"]) == (sim_impressions[name], sim_clicks[name])
+        agree &= same
+        ctr = arm["ctr"]
+        interval = "[{low:.2f}, {high:.2f}]".format(**ctr)
+        print(f"{name:<10}{sim_impressions[name]:>10}{arm['impressions']:>10}{sim_clicks[name]:>12}{arm['clicks']:>10}"
+              f"{ctr['percent']:>8.2f}{interval:>16}")
+    popular = next(a for a in result["arms"] if a["name"] == "popular")
+    diff = popular["ctr_vs_control"]  # popular minus re-ranker (the control)
+    p = diff["p_value"]
+    print(f"popular - re-ranker CTR: {diff['difference']:+.2f} points, 95% CI [{diff['low']:.2f}, {diff['high']:.2f}], "
+          f"p = {p:.2g} (two-proportion z-test, statsmodels)")
+    reranker_wins = p is not None and p < 0.05 and diff["difference"] < 0
+    # Both halves of an A/A split must be served alike: each arm's impressions are split separately.
+    RECORDS.parent.mkdir(parents=True, exist_ok=True)
+    RECORDS.write_text(json.dumps({"tenant_id": tenant.pk, "records": records}))
+    rate = report_aa(tenant.pk, records, args.aa_runs)
+    print(f"[{'PASS' if agree else 'MISS'}] platform counts equal the simulator's")
+    print(f"[{'PASS' if reranker_wins else 'MISS'}] re-ranker beats popular with p < 0.05 (p = {p:.2g})")
+    print(f"[{'PASS' if rate <= 0.05 else 'MISS'}] A/A false positives <= 5% of {args.aa_runs} runs ({100 * rate:.1f}%)")
+    Tenant.objects.filter(pk=tenant.pk).delete()
+
+
+if __name__ == "__main__":
+    main()
