@@ -156,7 +156,7 @@ class PrivacyForm(forms.ModelForm):
             "analytics_epsilon": "Epsilon (ε) per dashboard release",
             "analytics_max_per_user": "Most events counted per user",
             "dp_enabled": "Differential privacy on served lists",
-            "epsilon": "Epsilon (ε) per request",
+            "epsilon": "Epsilon (ε) per served list",
             "max_epsilon": "Largest ε a request may ask for",
             "max_results": "Most results per request under DP",
             "retention_days": "Keep interactions for (days)",

@@ -34,6 +34,18 @@ def run_serving(call, user_id: str | None = None):
         raise exceptions.NotFound(f"No end user {user_id!r} in this tenant.") from exc
 
 
+def request_epsilon(request, epsilon: float | None) -> float | None:
+    """Return a per-request epsilon only for an admin-scope key (403 otherwise; docs/privacy-budget.md).
+
+    A read key that could pick its own epsilon could spend the users' privacy at will; the tenant's
+    epsilon applies to everyone else.
+    """
+    if epsilon is not None and not request.auth.has_scope(Scope.ADMIN):
+        raise exceptions.PermissionDenied("epsilon: only an admin-scope key may choose epsilon per request; "
+                                          "other keys get the tenant's epsilon (leave the parameter out).")
+    return epsilon
+
+
 class RecommendationsView(TenantAPIView):
     """A user's top k from the active model, shaped by rules, filters and privacy settings.
 
@@ -67,7 +79,7 @@ class RecommendationsView(TenantAPIView):
             lambda: serving.recommend(
                 self.tenant, user, k=q["k"], page=q["page"], filters=hot_path.filters_of(q, attributes),
                 context=hot_path.split_ids(q.get("context")),
-                explain=q["explain"], epsilon=q.get("epsilon"),
+                explain=q["explain"], epsilon=request_epsilon(request, q.get("epsilon")),
                 prefetched=getattr(request._request, "cache_prefetched", None),
             ),
             user_id,
@@ -90,7 +102,8 @@ class RerankView(TenantAPIView):
         served = run_serving(
             lambda: serving.rerank(
                 self.tenant, candidates=d["candidates"], user_external_id=user,
-                recent_items=d.get("recent_items"), k=d.get("k"), explain=d["explain"], epsilon=d.get("epsilon"),
+                recent_items=d.get("recent_items"), k=d.get("k"), explain=d["explain"],
+                epsilon=request_epsilon(request, d.get("epsilon")),
             ),
             d.get("user_id"),
         )

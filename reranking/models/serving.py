@@ -48,7 +48,7 @@ class PrivacySettings(TenantOwned):
     """Differential-privacy options for what the tenant's API returns, event retention and erasure deadlines."""
 
     dp_enabled = models.BooleanField(default=False, help_text="Add Gumbel noise to served rankings.")
-    epsilon = models.FloatField(default=4.0, help_text="Privacy budget per request; smaller is more private.")
+    epsilon = models.FloatField(default=4.0, help_text="Privacy budget per served list; smaller is more private.")
     max_epsilon = models.FloatField(default=10.0, help_text="Largest epsilon a request may ask for.")
     max_results = models.PositiveIntegerField(default=20, help_text="Most results one request returns under DP.")
     retention_days = models.PositiveIntegerField(
@@ -123,10 +123,12 @@ class PrivacySettings(TenantOwned):
             )
         return (
             f"Rankings are released with the exponential mechanism (Gumbel noise on min-max normalised "
-            f"scores, Durfee & Rogers 2019) at epsilon = {self.epsilon:g} per request (at most "
-            f"{self.max_results} results). This bounds how much any one item's score can change what is "
-            "returned; it protects against inferring the exact scores behind a list. Training data itself "
-            "is protected only when the model is trained with DP-SGD."
+            f"scores, Durfee & Rogers 2019) at epsilon = {self.epsilon:g} per list (at most "
+            f"{self.max_results} results). The noise is sticky: asking again gets the same list, so repeating "
+            "a request reveals nothing new; a list changes (a new release of epsilon) only when the model's "
+            "scores for that user change, after a retrain or the user's new activity. Only admin keys may "
+            "choose another epsilon per request. Training data itself is protected only when the model is "
+            "trained with DP-SGD."
         )
 
     @property

@@ -17,13 +17,12 @@ import numpy as np
 from django.db.models import Count
 from django.utils import timezone
 
-from reranking import dp
 from reranking import rules as engine
 from reranking.ml.artifact import CorruptArtifact, History, Reranker
 from reranking.models import EndUser, Event, Item, ModelVersion, PrivacySettings, Ranking, Rule, TrainingPolicy
 from tenants.models import Tenant
 
-from . import cache
+from . import cache, sticky_noise
 from .datasets import histories_for
 from .precompute import load_model, report_broken_artifact
 
@@ -289,7 +288,7 @@ def to_candidates(scored: list[tuple[str, float]], rows: dict[str, dict]) -> lis
 def shape(
     tenant: Tenant, scored: list[tuple[str, float]], *, k: int, offset: int = 0, filters: dict | None = None,
     rules: list[engine.Rule] | None = None, explain: bool = False, epsilon: float | None = None,
-    rows: dict[str, dict] | None = None, use_dp: bool = True,
+    rows: dict[str, dict] | None = None, use_dp: bool = True, subject: str | None = None,
 ) -> tuple[list[dict], list[dict], list[dict], dict]:
     """Apply filters, DP and rules to a scored list; return (items, removed, not_applied, privacy)."""
     tenant_rules_now = tenant_rules(tenant) if rules is None else rules
@@ -316,15 +315,16 @@ def shape(
         pool = [survivors[r.item_id] for r in kept.items]
         if pool:
             # 2. Private top-k on min-max normalised scores (sensitivity 1), then rules as post-processing.
-            raw = np.array([c.score for c in pool])
-            span = float(raw.max() - raw.min()) or 1.0
-            chosen = dp.private_top_k((raw - raw.min()) / span, min(k, len(pool)), eps, rng=dp.make_rng())
+            # Sticky noise (services/sticky_noise.py): the same list state gets the same list, in every process.
+            chosen = sticky_noise.private_top_k(tenant, subject, scored, [(c.item_id, c.score) for c in pool],
+                                                min(k, len(pool)), eps, privacy["max_results"])
             pool = [pool[i] for i in chosen]
             for rank, c in enumerate(pool):
                 c.score = float(len(pool) - rank)  # the noisy order, not the score
         outcome = engine.apply_rules(pool, [r for r in tenant_rules_now if r.kind != "filter"], k=k, now=now)
         outcome.removed = kept.removed + outcome.removed
-        used.update({"epsilon": eps, "mechanism": "gumbel-top-k (exponential mechanism)", "max_results": privacy["max_results"]})
+        used.update({"epsilon": eps, "mechanism": "gumbel-top-k (exponential mechanism)", "max_results": privacy["max_results"],
+                     "sticky": True})
     else:
         outcome = engine.apply_rules(candidates, tenant_rules_now + request_filters, k=offset + k, now=now)
     return render(outcome, rows, offset, k, explain, used)
@@ -422,7 +422,8 @@ def recommend(
             skip |= set(Event.objects.for_tenant(tenant).filter(user__external_id=user_external_id).values_list("item__external_id", flat=True))
         scored = [(i, s) for i, s in scored if i not in skip]
     items, removed, not_applied, privacy = shape(
-        tenant, scored, k=k, offset=(page - 1) * k, filters=filters, explain=explain, epsilon=epsilon
+        tenant, scored, k=k, offset=(page - 1) * k, filters=filters, explain=explain, epsilon=epsilon,
+        subject=user_external_id,
     )
     return Served(
         items=items, strategy=strategy, version=version["number"] if version else None, fresh=fresh,
@@ -466,7 +467,7 @@ def rerank(
     scored += [(c, floor) for c in candidates if c in rows and c not in scored_ids]
     items, removed, not_applied, privacy = shape(
         tenant, scored, k=min(k, len(scored)) or 1, explain=explain, epsilon=epsilon, rows=rows, use_dp=use_dp,
-        rules=rules,
+        rules=rules, subject=user_external_id,
     ) if scored else ([], [], [], {"dp": use_dp and privacy_of(tenant)["dp"]})
     start = len(items)
     items += [{"item_id": c, "position": start + n + 1, "score": None, "unknown": True} for n, c in enumerate(unknown)]
