@@ -5,7 +5,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from reranking.api.serving_views import (
-    ErasureRecordViewSet, ModelVersionViewSet, PrivacyView, RecommendationsView, RerankView, RuleViewSet,
+    ErasureRecordViewSet, ModelVersionViewSet, PrivacyLedgerView, PrivacyView, RecommendationsView, RerankView,
+    RuleViewSet,
 )
 from reranking.api.views import EndUserViewSet, EventViewSet, ItemViewSet
 from tenants.api.views import ApiKeyViewSet, TenantView
@@ -32,6 +33,7 @@ urlpatterns = [
     re_path(r"^api/v1/recommendations/?$", RecommendationsView.as_view(), name="recommendations-anonymous"),
     re_path(r"^api/v1/rerank/?$", RerankView.as_view(), name="rerank"),
     re_path(r"^api/v1/privacy/?$", PrivacyView.as_view(), name="privacy"),
+    re_path(r"^api/v1/privacy/ledger/?$", PrivacyLedgerView.as_view(), name="privacy-ledger"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

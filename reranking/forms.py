@@ -149,8 +149,13 @@ class PrivacyForm(forms.ModelForm):
             "dp_enabled", "epsilon", "max_epsilon", "max_results", "retention_days", "erasure_retrain_hours",
             "pseudonymous_ids", "analytics_dp", "analytics_epsilon", "analytics_max_per_user",
             "dp_training", "dp_training_epsilon", "dp_training_delta", "max_examples_per_user",
+            "dp_training_end_to_end", "budget_epsilon", "budget_delta", "budget_window_days",
         ]
         labels = {
+            "dp_training_end_to_end": "Private end to end (first-stage counts too)",
+            "budget_epsilon": "Privacy budget: total ε (empty = no limit)",
+            "budget_delta": "Budget δ",
+            "budget_window_days": "Budget window (days; empty = lifetime)",
             "pseudonymous_ids": "Store end-user ids as keyed hashes (pseudonymous ids)",
             "analytics_dp": "Private analytics: noisy dashboard counts",
             "analytics_epsilon": "Epsilon (ε) per dashboard release",
@@ -169,11 +174,13 @@ class PrivacyForm(forms.ModelForm):
 
     # Training options a post may leave out (older clients, scripts): they keep their saved values.
     KEEP_WHEN_MISSING = ("dp_training_epsilon", "dp_training_delta", "max_examples_per_user", "analytics_epsilon",
-                         "analytics_max_per_user")
+                         "analytics_max_per_user", "budget_delta")
+    # Empty means "no limit" for these, so only a post that leaves the field out keeps the saved value.
+    KEEP_WHEN_ABSENT = ("budget_epsilon", "budget_window_days")
 
     def __init__(self, *args, read_only: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        for name in self.KEEP_WHEN_MISSING:
+        for name in (*self.KEEP_WHEN_MISSING, *self.KEEP_WHEN_ABSENT):
             self.fields[name].required = False
         if read_only:
             for field in self.fields.values():
@@ -189,6 +196,9 @@ class PrivacyForm(forms.ModelForm):
         data = super().clean()
         for name in self.KEEP_WHEN_MISSING:
             if data.get(name) is None and name not in self.errors:
+                data[name] = getattr(self.instance, name)
+        for name in self.KEEP_WHEN_ABSENT:
+            if name not in self.data and name not in self.errors:
                 data[name] = getattr(self.instance, name)
         return data
 

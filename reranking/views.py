@@ -29,7 +29,9 @@ from django.views.generic import CreateView, DeleteView, DetailView, FormView, L
 from reranking import rules as engine
 from reranking.forms import ErasureForm, ExplorerForm, ExportForm, PreviewForm, PrivacyForm, RuleForm, UploadForm, examples_json, params_schema
 from reranking.models import IN_FLIGHT, ErasureRecord, Event, Item, ModelVersion, PrivacySettings, Rule
-from reranking.services import analytics, catalogue, csv_export, export, identity, precompute, privacy, serving, training
+from reranking.services import (
+    analytics, catalogue, csv_export, export, identity, precompute, privacy, privacy_budget, serving, training,
+)
 from tenants.forms import ApiKeyForm
 from tenants.models import ApiKey, Membership
 from tenants.web import TenantViewMixin
@@ -553,6 +555,7 @@ class PrivacyView(TenantViewMixin, FormView):
         kwargs.setdefault("erasure_form", ErasureForm(tenant=self.tenant))
         kwargs.setdefault("export_form", ExportForm(tenant=self.tenant))
         erasures = self.scoped(ErasureRecord).select_related("requested_by", "version")[:ERASURES_SHOWN]
+        kwargs.update(budget=privacy_budget.summary(self.tenant), ledger=privacy_budget.ledger(self.tenant))  # _privacy_budget.html
         return super().get_context_data(settings=saved, e_epsilon=math.exp(saved.epsilon), erasures=erasures, **kwargs)
 
     def post(self, request, *args, **kwargs):

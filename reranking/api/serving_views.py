@@ -11,7 +11,7 @@ from rest_framework.response import Response
 
 from reranking import rules as engine
 from reranking.models import ErasureRecord, ModelVersion, PrivacySettings, Rule
-from reranking.services import identity, precompute, served_log, serving, training
+from reranking.services import identity, precompute, privacy_budget, served_log, serving, training
 from tenants.api.base import TenantAPIView, TenantScopedViewSet
 from tenants.api.schema import ErrorSerializer
 from tenants.models import Scope
@@ -170,6 +170,17 @@ class PrivacyView(TenantAPIView):
         # Turning pseudonymous ids on converts the stored ids in the same transaction.
         identity.save_settings(self.tenant, serializer.save)
         return Response(serializer.data)
+
+
+class PrivacyLedgerView(TenantAPIView):
+    """The privacy ledger: every DP release of the tenant's data (newest first) and the budget left."""
+
+    @extend_schema(responses={200: OpenApiResponse(description="budget and releases")})
+    def get(self, request):
+        return Response({
+            "budget": s.BudgetSerializer(privacy_budget.summary(self.tenant)).data,
+            "releases": s.PrivacyReleaseSerializer(privacy_budget.ledger(self.tenant), many=True).data,
+        })
 
 
 class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):

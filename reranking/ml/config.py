@@ -72,6 +72,12 @@ class RerankerConfig:
     dp_batch_users: int = 128  # expected users per step (Poisson rate = this / users); large batches average noise away
     dp_lr: float = 5e-3  # Adam learning rate of the private training (constant)
     dp_accountant: str = "prv"  # Opacus accountant: "prv" (tightest) or "rdp" (looser epsilon, faster to compute)
+    # "network": DP-SGD on the network only (the first stage is exact); "end_to_end": the first stage's counts
+    # are private too and dp_epsilon is the whole run's (private_first_stage.py)
+    dp_mode: str = "network"
+    dp_events_per_user: int = 64  # end to end: each user's last this many events feed the first stage
+    dp_items: int = 1000  # end to end: co-occurrence and transitions among the items of highest noisy popularity
+    dp_first_stage_share: float = 0.5  # end to end: the first stage alone spends this share of dp_epsilon
 
     def to_dict(self) -> dict:
         """Return a JSON-serialisable copy."""

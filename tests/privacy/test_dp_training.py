@@ -5,7 +5,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from reranking.models import ModelVersion, PrivacySettings
+from reranking.models import ModelVersion, PrivacyRelease, PrivacySettings
 from reranking.services import training
 from tests.worker.conftest import QUICK, load_small_shop
 
@@ -51,6 +51,8 @@ def test_a_dp_tenant_gets_a_version_with_spent_epsilon_shown_next_to_the_non_pri
     assert trained.dp_delta == pytest.approx(1 / (10 * trained.n_users))
     assert trained.config["dp_epsilon"] == 4.0 and trained.config["max_examples_per_user"] == 4
     assert trained.metrics["privacy"]["per_sample_gradient_rows"] > 0
+    release = PrivacyRelease.objects.get(tenant=tenant, kind="training", version=trained)  # in the ledger
+    assert release.epsilon == trained.dp_epsilon and release.components[0]["kind"] == "subsampled_gaussian"
     cost = training.privacy_cost(trained)
     assert cost["baseline"] == plain and cost["baseline_ndcg"] == 0.5 and cost["ndcg"] == trained.test_ndcg
     assert training.privacy_cost(plain) is None
