@@ -141,6 +141,25 @@ def sgd_sigma_for(target: float, delta: float, first: accounting.Release, sample
 
 
 @dataclass
+class NoisyCounts:
+    popularity: np.ndarray  # (n_items,) the exact sum plus N(0, σ²) per item
+    universe: np.ndarray  # (U,) item indices, the U of highest noisy popularity (sorted)
+    cooccurrence: np.ndarray  # (U, U)
+    transitions: np.ndarray  # (U, U)
+
+
+def noisy_counts(config: RerankerConfig, n_items: int, seqs: list[np.ndarray], sigma: float,
+                 rng: np.random.Generator) -> NoisyCounts:
+    """Release the three bounded sums with Gaussian noise σ on every entry (steps 1-4 of the module docstring)."""
+    seqs = bounded(seqs, config.dp_events_per_user)
+    pop = gaussian(popularity_sum(seqs, n_items), sigma, rng)
+    universe = np.sort(np.argsort(-pop, kind="stable")[: min(config.dp_items, n_items)])
+    co = gaussian(cooccurrence_sum(seqs, universe, n_items), sigma, rng)
+    trans = gaussian(transition_sum(seqs, universe, n_items, config.transition_window), sigma, rng)
+    return NoisyCounts(pop, universe, co, trans)
+
+
+@dataclass
 class PrivateFirstStage:
     first_stage: FirstStage
     sigma: float
@@ -167,11 +186,8 @@ def fit_private_first_stage(config: RerankerConfig, n_items: int, seqs: list[np.
     """Fit the first stage with user-level DP at `epsilon` (this stage alone); see the module docstring."""
     rng = rng or secret_rng()
     sigma = sigma_for(epsilon, delta, RELEASES)
-    seqs = bounded(seqs, config.dp_events_per_user)
-    pop = np.maximum(gaussian(popularity_sum(seqs, n_items), sigma, rng), 0.0)
-    universe = np.sort(np.argsort(-pop, kind="stable")[: min(config.dp_items, n_items)])
-    co = gaussian(cooccurrence_sum(seqs, universe, n_items), sigma, rng)
-    trans = gaussian(transition_sum(seqs, universe, n_items, config.transition_window), sigma, rng)
+    counts = noisy_counts(config, n_items, seqs, sigma, rng)
+    pop, universe, co, trans = np.maximum(counts.popularity, 0.0), counts.universe, counts.cooccurrence, counts.transitions
     floor = max(1.0, sigma)  # a noisy popularity below the noise level says little: do not divide by it
     knn_idx, knn_sim = _top_neighbours(co / np.sqrt(np.maximum(pop[universe], floor))[None, :], universe, n_items,
                                        config.knn_neighbours)
