@@ -155,7 +155,7 @@ def noisy_counts(config: RerankerConfig, n_items: int, seqs: list[np.ndarray], s
     pop = gaussian(popularity_sum(seqs, n_items), sigma, rng)
     universe = np.sort(np.argsort(-pop, kind="stable")[: min(config.dp_items, n_items)])
     co = gaussian(cooccurrence_sum(seqs, universe, n_items), sigma, rng)
-    trans = gaussian(transition_sum(seqs, universe, n_items, config.transition_window), sigma, rng)
+    trans = gaussian(transition_sum(seqs, universe, n_items, config.dp_transition_window), sigma, rng)
     return NoisyCounts(pop, universe, co, trans)
 
 
@@ -163,16 +163,22 @@ def noisy_counts(config: RerankerConfig, n_items: int, seqs: list[np.ndarray], s
 class PrivateFirstStage:
     first_stage: FirstStage
     sigma: float
-    popularity: np.ndarray  # noisy, clamped at 0: the negative sampler of DP-SGD reads it
+    popularity: np.ndarray  # noisy, 0 within the noise: the negative sampler of DP-SGD reads it
     report: dict
 
 
-def _top_neighbours(matrix: np.ndarray, universe: np.ndarray, n_items: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Return (n_items, k) neighbour indices and similarities; items outside the universe get none (0, 0.0)."""
+def _top_neighbours(matrix: np.ndarray, universe: np.ndarray, n_items: int, k: int,
+                    floor: float) -> tuple[np.ndarray, np.ndarray]:
+    """Return (n_items, k) neighbour indices and similarities; items outside the universe get none (0, 0.0).
+
+    Entries at or below `floor` (a few noise standard deviations) are dropped: with thousands of pure-noise
+    entries per row, the largest ones would otherwise be noise, not neighbours.
+    """
     k = max(1, min(k, len(universe) - 1))
     idx = np.zeros((n_items, k), dtype=np.int32)
     sim = np.zeros((n_items, k), dtype=np.float32)
     block = torch.from_numpy(matrix.astype(np.float32))
+    block[block <= floor] = 0.0
     block.fill_diagonal_(-float("inf"))
     vals, top = torch.topk(block, k, dim=1)
     idx[universe] = universe[top.numpy()]
@@ -187,11 +193,14 @@ def fit_private_first_stage(config: RerankerConfig, n_items: int, seqs: list[np.
     rng = rng or secret_rng()
     sigma = sigma_for(epsilon, delta, RELEASES)
     counts = noisy_counts(config, n_items, seqs, sigma, rng)
-    pop, universe, co, trans = np.maximum(counts.popularity, 0.0), counts.universe, counts.cooccurrence, counts.transitions
-    floor = max(1.0, sigma)  # a noisy popularity below the noise level says little: do not divide by it
-    knn_idx, knn_sim = _top_neighbours(co / np.sqrt(np.maximum(pop[universe], floor))[None, :], universe, n_items,
-                                       config.knn_neighbours)
-    trans_idx, trans_sim = _top_neighbours(trans, universe, n_items, config.knn_neighbours)
+    cut = config.dp_neighbour_z * sigma  # a sum must stand this far above pure noise to count
+    # Items whose noisy popularity is within the noise are nobody's favourites as far as we can tell: 0.
+    pop = np.where(counts.popularity > cut, counts.popularity, 0.0)
+    universe, co, trans = counts.universe, counts.cooccurrence, counts.transitions
+    scale = np.sqrt(np.maximum(pop[universe], max(1.0, sigma)))  # cosine-like damping of popular neighbours
+    knn_idx, knn_sim = _top_neighbours(np.where(co > cut, co, 0.0) / scale[None, :], universe, n_items,
+                                       config.knn_neighbours, 0.0)
+    trans_idx, trans_sim = _top_neighbours(trans, universe, n_items, config.knn_neighbours, cut)
     last = max((float(t.max()) for t in stamps if len(t)), default=0.0)
     state = {
         "popularity": pop.astype(np.float32),

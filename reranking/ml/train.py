@@ -210,7 +210,7 @@ def train(dataset: Dataset, config: RerankerConfig | None = None, *, item_embedd
         config = dataclasses.replace(config, max_examples_per_user=dp_cap(config))
     end_to_end = config.dp_epsilon > 0 and config.dp_mode == "end_to_end"
     if end_to_end:  # the new-user bound reads other users' data to drop events: not private, so off
-        config = dataclasses.replace(config, new_user_days=0.0)
+        config = dataclasses.replace(config, new_user_days=0.0, source_weights=dict(config.dp_source_weights))
     report = progress or (lambda phase, fraction: None)
     timings: dict[str, float] = {}
     clock = time.perf_counter()

@@ -11,7 +11,7 @@ from reranking.ml import accounting
 from reranking.ml import private_first_stage as pfs
 from reranking.ml.config import RerankerConfig
 
-CONFIG = RerankerConfig(dp_events_per_user=6, dp_items=12, transition_window=3)
+CONFIG = RerankerConfig(dp_events_per_user=6, dp_items=12, dp_transition_window=3)
 
 
 def random_users(n_users: int, n_items: int, seed: int) -> list[np.ndarray]:
@@ -22,7 +22,7 @@ def random_users(n_users: int, n_items: int, seed: int) -> list[np.ndarray]:
 def all_sums(seqs: list[np.ndarray], n_items: int, universe: np.ndarray) -> list[np.ndarray]:
     bounded = pfs.bounded(seqs, CONFIG.dp_events_per_user)
     return [pfs.popularity_sum(bounded, n_items), pfs.cooccurrence_sum(bounded, universe, n_items),
-            pfs.transition_sum(bounded, universe, n_items, CONFIG.transition_window)]
+            pfs.transition_sum(bounded, universe, n_items, CONFIG.dp_transition_window)]
 
 
 def test_popularity_counts_each_users_distinct_items_at_norm_one():
