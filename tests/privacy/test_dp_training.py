@@ -71,6 +71,19 @@ def test_a_dp_tenant_gets_a_version_with_spent_epsilon_shown_next_to_the_non_pri
     assert f"{trained.dp_epsilon:.2f} (" in changelist
 
 
+@pytest.mark.slow
+def test_a_dp_run_over_the_privacy_budget_fails_and_spends_nothing(shop):
+    tenant = shop.tenant
+    PrivacySettings.objects.filter(tenant=tenant).delete()
+    PrivacySettings.objects.create(tenant=tenant, dp_training=True, dp_training_epsilon=4.0, max_examples_per_user=4,
+                                   budget_epsilon=1.0)
+    run, _ = training.request_training(tenant, enqueue=False)
+    assert training.run_training(run.pk) is None
+    run.refresh_from_db()
+    assert run.status == "failed" and run.error.startswith("Privacy budget exceeded") and not run.is_active
+    assert not PrivacyRelease.objects.for_tenant(tenant).exists()
+
+
 def test_the_privacy_page_saves_dp_training_and_keeps_it_when_a_post_leaves_it_out(alice):
     client = Client()
     client.force_login(alice.owner)

@@ -120,6 +120,11 @@ def test_dashboard_releases_are_recorded_once_and_refused_over_budget(alice, cat
     refused = analytics.dashboard_counts(alice.tenant)  # 3 + 3 > 5
     assert refused.n_users is None and refused.per_day == [] and "Privacy budget exceeded" in refused.notes[0]
     assert PrivacyRelease.objects.for_tenant(alice.tenant).count() == 1
+    client = Client()
+    client.force_login(alice.owner)
+    html = client.get(f"/t/{alice.tenant.slug}/").content.decode()
+    assert 'id="analytics-refused"' in html and "not released" in html
+    assert PrivacyRelease.objects.for_tenant(alice.tenant).count() == 1
 
 
 def test_the_api_shows_the_budget_and_the_ledger_and_tenants_stay_apart(alice, charlie):

@@ -96,6 +96,13 @@ def test_new_scores_get_fresh_noise(ranked):
     assert len(lists) > 1
 
 
+def test_another_secret_key_draws_other_noise(settings):
+    digest = sticky_noise.scored_digest([("a", 1.0)])
+    before = sticky_noise.release_key(1, "ann", 1.0, 10, digest)
+    settings.SECRET_KEY = "another-secret"
+    assert sticky_noise.release_key(1, "ann", 1.0, 10, digest) != before
+
+
 def test_the_key_depends_on_everything_the_list_depends_on():
     scored = [("a", 1.0), ("b", 0.5)]
     base = sticky_noise.release_key(1, "ann", 1.0, 10, sticky_noise.scored_digest(scored))
