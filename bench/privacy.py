@@ -3,6 +3,7 @@
     python bench/privacy.py [PATH] [--epsilons 8,4,1] [--modes network,end_to_end] [--seed N] [--dp-epochs N]
                             [--dp-batch-users N]
                             [--reference-ndcg X]   # skip the non-private run, compare with X (bench/quality.py)
+    python bench/privacy.py --merge bench/out/privacy-network-8_4.json ...  # several runs: one table, one plot
 
 Two DP modes (RerankerConfig.dp_mode): "network" = DP-SGD on the network only (the first stage is exact);
 "end_to_end" = the first stage's counts private too (reranking/ml/private_first_stage.py), epsilon for the
@@ -54,7 +55,8 @@ def plot(rows: list[dict], path: str) -> None:
     for mode, style in (("network", "o-"), ("end_to_end", "s-")):
         private = [r for r in rows if r["epsilon_target"] and r["mode"] == mode]
         if private:
-            ax.plot([r["epsilon_spent"] for r in private], [r["ndcg@10"] for r in private], style, label=MODE_LABEL[mode])
+            ax.plot([r["epsilon_spent"] for r in private], [r["ndcg@10"] for r in private], style,
+                    label=MODE_LABEL[mode])
     ax.axhline(base["ndcg@10"], color="k", label="non-private re-ranker")
     ax.axhline(E2E_RATIO * base["ndcg@10"], color="k", ls="--", label=f"{E2E_RATIO:.0%} of non-private")
     ax.axhline(base["candidates_ndcg@10"], color="grey", ls=":", label="merged first-stage candidates (exact)")
@@ -91,7 +93,11 @@ def main() -> int:
     parser.add_argument("--reference-ndcg", type=float, default=None,
                         help="skip the non-private run and compare with this NDCG@10 (e.g. from bench/quality.py, "
                              "same seed and defaults: its metrics are deterministic)")
+    parser.add_argument("--merge", nargs="+", metavar="JSON", help="only merge earlier runs' bench/out/privacy-*.json "
+                        "into one table and bench/out/privacy.png (list a network-mode run first)")
     args = parser.parse_args()
+    if args.merge:
+        return merge(args.merge)
 
     dataset = load_movielens(os.path.abspath(args.path))
     print(f"{os.path.abspath(args.path)}: {dataset.n_users} users, {dataset.n_items} items, "
@@ -120,12 +126,22 @@ def main() -> int:
         print(f"{rows[-1]['setting']}: NDCG@10 {rows[-1]['ndcg@10']:.4f}, epsilon spent "
               f"{rows[-1]['epsilon_spent']:.2f}, network {rows[-1]['network_seconds']:.0f}s", flush=True)
     if args.reference_ndcg:  # the non-private row is given, not measured
-        rows.insert(0, {"setting": "non-private*", "mode": "non-private", "epsilon_target": 0.0, "epsilon_spent": float("inf"), "delta": 0.0,
-                        "noise_multiplier": 0.0, "ndcg@10": args.reference_ndcg, "hit@10": float("nan"),
+        rows.insert(0, {"setting": "non-private*", "mode": "non-private", "epsilon_target": 0.0,
+                        "epsilon_spent": float("inf"), "delta": 0.0, "noise_multiplier": 0.0,
+                        "ndcg@10": args.reference_ndcg, "hit@10": float("nan"),
                         "candidates_ndcg@10": rows[0]["candidates_ndcg@10"],
                         "popularity_ndcg@10": rows[0]["popularity_ndcg@10"], "network_seconds": float("nan"),
                         "train_seconds": float("nan"), "privacy": {}})
         print("* non-private NDCG@10 given by --reference-ndcg, not measured in this run")
+    os.makedirs(OUT, exist_ok=True)
+    part = f"{args.modes.replace(',', '_')}-{args.epsilons.replace(',', '_')}"
+    png = os.path.join(OUT, f"privacy-{part}.png" if args.reference_ndcg else "privacy.png")
+    summarise(rows, png)
+    return 0
+
+
+def summarise(rows: list[dict], png: str) -> None:
+    """Print the table and the goals, write rows as JSON next to the plot, draw the plot."""
     ref = rows[0]["ndcg@10"]
     print(f"\n{'setting':<14}{'eps spent':>10}{'delta':>10}{'sigma':>7}{'NDCG@10':>9}{'hit@10':>8}{'% non-DP':>9}"
           f"{'network s':>10}{'train s':>9}")
@@ -153,16 +169,29 @@ def main() -> int:
     for r in rows:
         if r["mode"] == "end_to_end":
             fs = r["privacy"].get("first_stage", {})
-            print(f"{r['setting']}: whole-run epsilon {r['epsilon_spent']:.2f} = first stage {fs.get('epsilon', 0):.2f} "
+            print(f"{r['setting']}: whole-run epsilon {r['epsilon_spent']:.2f} = first stage "
+                  f"{fs.get('epsilon', 0):.2f} "
                   f"(sigma {fs.get('noise_multiplier', 0):.2f}) + DP-SGD (sigma {r['noise_multiplier']:.2f}), "
                   f"composed with Renyi DP; merged candidates NDCG@10 {r['candidates_ndcg@10']:.4f}")
     print("timings are wall-clock; on a shared machine compare ratios, not seconds")
-    os.makedirs(OUT, exist_ok=True)
-    png = os.path.join(OUT, f"privacy-{args.epsilons.replace(',', '_')}.png" if args.reference_ndcg else "privacy.png")
     with open(png[:-4] + ".json", "w", encoding="utf-8") as f:
         json.dump(rows, f, indent=2, default=float)
     plot(rows, png)
     print(f"plot: {png}")
+
+
+def merge(paths: list[str]) -> int:
+    """Put the rows of several runs' JSON (e.g. one per mode, run side by side) into one table and one plot.
+
+    The first file's first row is the reference (non-private) row; its exact-first-stage candidates and
+    popularity figures are those of a network-mode run, so list a network-mode file first.
+    """
+    rows: list[dict] = []
+    for n, path in enumerate(paths):
+        with open(path, encoding="utf-8") as f:
+            part = json.load(f)
+        rows += part if n == 0 else [r for r in part if r["epsilon_target"]]
+    summarise(rows, os.path.join(OUT, "privacy.png"))
     return 0
 
 
