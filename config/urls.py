@@ -5,7 +5,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.routers import DefaultRouter
 
 from reranking.api.serving_views import (
-    ErasureRecordViewSet, ModelVersionViewSet, PrivacyView, RecommendationsView, RerankView, RuleViewSet,
+    ErasureRecordViewSet, ModelVersionViewSet, PrivacyLedgerView, PrivacyView, RecommendationsView, RerankView,
+    RuleViewSet,
 )
 from reranking.api.experiments_views import ExperimentViewSet, OnlineMetricsView, OnlineSettingsView
 from reranking.api.views import EndUserViewSet, EventViewSet, ItemViewSet
@@ -36,6 +37,7 @@ urlpatterns = [
     re_path(r"^api/v1/privacy/?$", PrivacyView.as_view(), name="privacy"),
     re_path(r"^api/v1/metrics/online/?$", OnlineMetricsView.as_view(), name="online-metrics"),
     re_path(r"^api/v1/metrics/settings/?$", OnlineSettingsView.as_view(), name="online-settings"),
+    re_path(r"^api/v1/privacy/ledger/?$", PrivacyLedgerView.as_view(), name="privacy-ledger"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

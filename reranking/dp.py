@@ -30,11 +30,19 @@ are post-processing and cost no privacy.
 
 Randomness comes from numpy's PCG64 `Generator`; `make_rng()` seeds it from `secrets` (the OS CSPRNG).
 Pass a seeded generator only in tests: a fixed seed makes the noise predictable.
+
+Sticky noise (`keyed_top_k`): the Gumbel draw of each item is a fixed function of a secret key and the
+item's id (BLAKE2b keyed hash as a pseudo-random function, turned into a uniform, then -log(-log u)).
+For one key the draws are as good as independent Gumbel noise, so one selection is exactly the
+mechanism above; asking again with the same key and scores returns the same list, so repetition
+releases nothing new. The caller derives the key from everything the scores depend on.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import secrets
+from typing import Sequence
 
 import numpy as np
 
@@ -97,6 +105,43 @@ def private_top_k(
     min(k, len(scores)) distinct indices.
     """
     noisy = noisy_scores(scores, k, epsilon, sensitivity=sensitivity, rng=rng)
+    return np.argsort(-noisy, kind="stable")[: min(k, len(noisy))]
+
+
+def keyed_uniforms(key: bytes, labels: Sequence[str]) -> np.ndarray:
+    """Return one uniform draw in (0, 1) per label, a fixed function of (key, label).
+
+    BLAKE2b keyed with `key` (at most 64 bytes) is the pseudo-random function; 53 bits of its output
+    make the float. One hash per label, about a microsecond each.
+    """
+    assert 0 < len(key) <= 64, "keyed_uniforms needs a key of 1 to 64 bytes"
+    words = [int.from_bytes(hashlib.blake2b(str(label).encode(), key=key, digest_size=8).digest(), "big") >> 11
+             for label in labels]
+    return (np.array(words, dtype=float) + 0.5) / float(2**53)
+
+
+def keyed_top_k(
+    scores: np.ndarray, labels: Sequence[str], k: int, epsilon: float, *, key: bytes, release_size: int,
+    sensitivity: float = 1.0,
+) -> np.ndarray:
+    """Return the indices of the k best of `scores` plus keyed Gumbel noise (sticky `private_top_k`).
+
+    The noise scale is that of a top-`release_size` selection, so every k up to release_size reads a
+    prefix of one ε-DP release: asking for fewer results spends nothing more. Same key, labels and
+    scores: same answer.
+    """
+    scores = np.asarray(scores, dtype=float)
+    _whole("release_size", release_size)
+    _check(epsilon, sensitivity, k)
+    if scores.ndim != 1 or len(scores) != len(labels):
+        raise ValueError(f"scores must be one-dimensional with one label each, got {scores.shape} and {len(labels)}")
+    if not np.isfinite(scores).all():
+        raise ValueError("scores must be finite")
+    if len(scores) == 0:
+        return np.zeros(0, dtype=int)
+    # Not clamped to len(scores): the scale must not depend on which items a filter left.
+    scale = gumbel_scale(epsilon, release_size, sensitivity)
+    noisy = scores - scale * np.log(-np.log(keyed_uniforms(key, labels)))
     return np.argsort(-noisy, kind="stable")[: min(k, len(noisy))]
 
 

@@ -169,14 +169,19 @@ class PrivacyForm(forms.ModelForm):
             "dp_enabled", "epsilon", "max_epsilon", "max_results", "retention_days", "erasure_retrain_hours",
             "pseudonymous_ids", "analytics_dp", "analytics_epsilon", "analytics_max_per_user",
             "dp_training", "dp_training_epsilon", "dp_training_delta", "max_examples_per_user",
+            "dp_training_end_to_end", "budget_epsilon", "budget_delta", "budget_window_days",
         ]
         labels = {
+            "dp_training_end_to_end": "Private end to end (first-stage counts too)",
+            "budget_epsilon": "Privacy budget: total ε (empty = no limit)",
+            "budget_delta": "Budget δ",
+            "budget_window_days": "Budget window (days; empty = lifetime)",
             "pseudonymous_ids": "Store end-user ids as keyed hashes (pseudonymous ids)",
             "analytics_dp": "Private analytics: noisy dashboard counts",
             "analytics_epsilon": "Epsilon (ε) per dashboard release",
             "analytics_max_per_user": "Most events counted per user",
             "dp_enabled": "Differential privacy on served lists",
-            "epsilon": "Epsilon (ε) per request",
+            "epsilon": "Epsilon (ε) per served list",
             "max_epsilon": "Largest ε a request may ask for",
             "max_results": "Most results per request under DP",
             "retention_days": "Keep interactions for (days)",
@@ -189,7 +194,9 @@ class PrivacyForm(forms.ModelForm):
 
     # Training options a post may leave out (older clients, scripts): they keep their saved values.
     KEEP_WHEN_MISSING = ("dp_training_epsilon", "dp_training_delta", "max_examples_per_user", "analytics_epsilon",
-                         "analytics_max_per_user")
+                         "analytics_max_per_user", "budget_delta")
+    # Empty means "no limit" for these, so only a post that leaves the field out keeps the saved value.
+    KEEP_WHEN_ABSENT = ("budget_epsilon", "budget_window_days")
 
     # Guards on what cannot be undone: a retention that deletes events needs the box ticked (the page
     # says how many go), and pseudonymous ids need the tenant's slug typed; once on, they show locked.
@@ -198,7 +205,7 @@ class PrivacyForm(forms.ModelForm):
 
     def __init__(self, *args, read_only: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        for name in self.KEEP_WHEN_MISSING:
+        for name in (*self.KEEP_WHEN_MISSING, *self.KEEP_WHEN_ABSENT):
             self.fields[name].required = False
         self.retention_preview: privacy_preview.RetentionPreview | None = None
         self.pseudonyms_locked = bool(self.instance.pseudonymous_ids)
@@ -228,6 +235,9 @@ class PrivacyForm(forms.ModelForm):
         if data.get("pseudonymous_ids") and not self.instance.pseudonymous_ids \
                 and (data.get("confirm_pseudonyms") or "").strip() != tenant.slug:
             self.add_error("confirm_pseudonyms", f"Pseudonymous ids can never be turned off. Type {tenant.slug} to turn them on.")
+        for name in self.KEEP_WHEN_ABSENT:
+            if name not in self.data and name not in self.errors:
+                data[name] = getattr(self.instance, name)
         return data
 
 

@@ -125,6 +125,8 @@ def recommendations(request, drf_view, **kwargs):
     ):
         return drf_view(request, **kwargs)
     q, attributes = hit
+    if q.get("epsilon") is not None:  # a per-request epsilon needs an admin key: DRF's view checks it
+        return drf_view(request, **kwargs)
     tenant = key.tenant
     request.tenant = tenant
     user = identity.stored_user_id(tenant, kwargs.get("user_id"))
@@ -133,8 +135,8 @@ def recommendations(request, drf_view, **kwargs):
         try:
             served = serving.recommend(
                 tenant, user, k=q["k"], page=q["page"], filters=filters_of(q, attributes),
-                context=split_ids(q.get("context")), explain=q["explain"], epsilon=q.get("epsilon"),
-                prefetched=prefetched, placement=q["placement"], session_id=q.get("session_id"),
+                context=split_ids(q.get("context")), explain=q["explain"], prefetched=prefetched,
+                placement=q["placement"], session_id=q.get("session_id"),
             )
         except (serving.ServingError, serving.UnknownUser, *DATABASE_DOWN):
             served = None

@@ -5,8 +5,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from reranking.models import ErasureRecord, ModelVersion, PrivacySettings, Rule
-from reranking.services import identity
+from reranking.models import ErasureRecord, ModelVersion, PrivacyRelease, PrivacySettings, Rule
+from reranking.services import identity, privacy_budget
 from reranking.services.serving import DEFAULT_PLACEMENT, MAX_CANDIDATES, MAX_K
 from tenants.api.serializers import RefuseUnknownFields
 
@@ -130,12 +130,35 @@ EDITABLE = (
     "dp_enabled", "epsilon", "max_epsilon", "max_results", "retention_days", "erasure_retrain_hours",
     "pseudonymous_ids", "analytics_dp", "analytics_epsilon", "analytics_max_per_user",
     "dp_training", "dp_training_epsilon", "dp_training_delta", "max_examples_per_user",
+    "dp_training_end_to_end", "budget_epsilon", "budget_delta", "budget_window_days",
 )
 
 
 @extend_schema_field({"type": "number", "format": "double", "minimum": 0, "exclusiveMinimum": True, "maximum": 100})
 class EpsilonField(serializers.FloatField):
     """Greater than 0, at most 100 (PrivacySettings.clean says so; this tells the schema)."""
+
+
+class BudgetSerializer(serializers.Serializer):
+    """The privacy budget and what the releases in its window spend together (composed with RDP)."""
+
+    budget_epsilon = serializers.FloatField(allow_null=True, help_text="null: no limit (releases are still recorded).")
+    budget_delta = serializers.FloatField()
+    window_days = serializers.IntegerField(allow_null=True, help_text="null: lifetime budget.")
+    spent_epsilon = serializers.FloatField(help_text="All releases in the window, composed at budget_delta.")
+    remaining_epsilon = serializers.FloatField(allow_null=True)
+    releases = serializers.IntegerField(help_text="Releases in the window.")
+
+
+class PrivacyReleaseSerializer(serializers.ModelSerializer):
+    """One entry of the privacy ledger."""
+
+    version = serializers.IntegerField(source="version.number", read_only=True, allow_null=True, default=None)
+
+    class Meta:
+        model = PrivacyRelease
+        fields = ["id", "kind", "description", "epsilon", "delta", "components", "created_at", "version"]
+        read_only_fields = fields
 
 
 class PrivacySerializer(RefuseUnknownFields, serializers.ModelSerializer):
@@ -146,11 +169,18 @@ class PrivacySerializer(RefuseUnknownFields, serializers.ModelSerializer):
     max_results = serializers.IntegerField(required=False, min_value=1, max_value=100)
     retention_days = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=3650)
     erasure_retrain_hours = serializers.IntegerField(required=False, min_value=1, max_value=720)
+    budget_epsilon = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1000)
+    budget_window_days = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=3650)
+    budget = serializers.SerializerMethodField()
 
     class Meta:
         model = PrivacySettings
-        fields = [*EDITABLE, "statement", "training_statement", "updated_at"]
-        read_only_fields = ["statement", "training_statement", "updated_at"]
+        fields = [*EDITABLE, "statement", "training_statement", "budget", "updated_at"]
+        read_only_fields = ["statement", "training_statement", "budget", "updated_at"]
+
+    @extend_schema_field(BudgetSerializer)
+    def get_budget(self, settings: PrivacySettings) -> dict:
+        return BudgetSerializer(privacy_budget.summary(settings.tenant)).data
 
     def validate(self, data: dict) -> dict:
         if self.instance.pseudonymous_ids and data.get("pseudonymous_ids") is False:

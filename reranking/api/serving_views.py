@@ -11,7 +11,7 @@ from rest_framework.response import Response
 
 from reranking import rules as engine
 from reranking.models import ErasureRecord, ModelVersion, PrivacySettings, Rule
-from reranking.services import identity, precompute, served_log, serving, training
+from reranking.services import identity, precompute, privacy_budget, served_log, serving, training
 from tenants.api.base import TenantAPIView, TenantScopedViewSet
 from tenants.api.schema import ErrorSerializer
 from tenants.models import Scope
@@ -32,6 +32,18 @@ def run_serving(call, user_id: str | None = None):
     except serving.UnknownUser as exc:
         # Not the id serving saw: under pseudonymous ids that is a hash.
         raise exceptions.NotFound(f"No end user {user_id!r} in this tenant.") from exc
+
+
+def request_epsilon(request, epsilon: float | None) -> float | None:
+    """Return a per-request epsilon only for an admin-scope key (403 otherwise; docs/privacy-budget.md).
+
+    A read key that could pick its own epsilon could spend the users' privacy at will; the tenant's
+    epsilon applies to everyone else.
+    """
+    if epsilon is not None and not request.auth.has_scope(Scope.ADMIN):
+        raise exceptions.PermissionDenied("epsilon: only an admin-scope key may choose epsilon per request; "
+                                          "other keys get the tenant's epsilon (leave the parameter out).")
+    return epsilon
 
 
 class RecommendationsView(TenantAPIView):
@@ -67,7 +79,7 @@ class RecommendationsView(TenantAPIView):
             lambda: serving.recommend(
                 self.tenant, user, k=q["k"], page=q["page"], filters=hot_path.filters_of(q, attributes),
                 context=hot_path.split_ids(q.get("context")),
-                explain=q["explain"], epsilon=q.get("epsilon"), placement=q["placement"],
+                explain=q["explain"], epsilon=request_epsilon(request, q.get("epsilon")), placement=q["placement"],
                 prefetched=getattr(request._request, "cache_prefetched", None), session_id=q.get("session_id"),
             ),
             user_id,
@@ -90,8 +102,8 @@ class RerankView(TenantAPIView):
         served = run_serving(
             lambda: serving.rerank(
                 self.tenant, candidates=d["candidates"], user_external_id=user,
-                recent_items=d.get("recent_items"), k=d.get("k"), explain=d["explain"], epsilon=d.get("epsilon"),
-                placement=d["placement"],
+                recent_items=d.get("recent_items"), k=d.get("k"), explain=d["explain"],
+                epsilon=request_epsilon(request, d.get("epsilon")), placement=d["placement"],
             ),
             d.get("user_id"),
         )
@@ -158,6 +170,17 @@ class PrivacyView(TenantAPIView):
         # Turning pseudonymous ids on converts the stored ids in the same transaction.
         identity.save_settings(self.tenant, serializer.save)
         return Response(serializer.data)
+
+
+class PrivacyLedgerView(TenantAPIView):
+    """The privacy ledger: every DP release of the tenant's data (newest first) and the budget left."""
+
+    @extend_schema(responses={200: OpenApiResponse(description="budget and releases")})
+    def get(self, request):
+        return Response({
+            "budget": s.BudgetSerializer(privacy_budget.summary(self.tenant)).data,
+            "releases": s.PrivacyReleaseSerializer(privacy_budget.ledger(self.tenant), many=True).data,
+        })
 
 
 class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):

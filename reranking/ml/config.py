@@ -72,6 +72,22 @@ class RerankerConfig:
     dp_batch_users: int = 128  # expected users per step (Poisson rate = this / users); large batches average noise away
     dp_lr: float = 5e-3  # Adam learning rate of the private training (constant)
     dp_accountant: str = "prv"  # Opacus accountant: "prv" (tightest) or "rdp" (looser epsilon, faster to compute)
+    # "network": DP-SGD on the network only (the first stage is exact); "end_to_end": the first stage's counts
+    # are private too and dp_epsilon is the whole run's (private_first_stage.py)
+    dp_mode: str = "network"
+    # end to end: each user's last this many events feed the first stage (fewer: each counts more against the
+    # noise; 8 beat 16, 32 and 64 on ml-latest-small validation)
+    dp_events_per_user: int = 8
+    dp_items: int = 300  # end to end: co-occurrence and transitions among the items of highest noisy popularity
+    dp_transition_window: int = 1  # end to end: only the next event counts (longer windows spread the user's norm)
+    dp_first_stage_share: float = 0.5  # end to end: the first stage alone spends this share of dp_epsilon
+    dp_neighbour_z: float = 3.0  # end to end: a pair enters a neighbour list only above this many noise sigmas
+    # end to end: fusion weights. The noisy count sources add little on small tenants while the (public) text
+    # source keeps its full strength: text 1.0 and counts 0.3 matched text alone (0.0211) on ml-latest-small
+    # validation where the default weights fell to 0.0138 at first-stage epsilon 4
+    dp_source_weights: dict[str, float] = field(
+        default_factory=lambda: {"transition": 0.3, "item_knn": 0.3, "als": 0.0, "text": 1.0, "recent_popularity": 0.3}
+    )
 
     # --- model selection (selection.py) ---
     # What the version serves: "reranker", or the first-stage source that beat it on validation.

@@ -47,6 +47,8 @@ from torch import nn
 from .config import RerankerConfig
 from .data import Dataset, first_positions
 from .model import RerankerNet, gap_buckets, history_tensors
+from . import accounting
+from .private_first_stage import PrivateFirstStage, first_stage_release, fit_private_first_stage, sgd_sigma_for
 from .sources import SOURCES
 
 FUSED_RANK = 2 * len(SOURCES) + 1  # feature column of the merged first-stage rank (see FirstStage.candidates)
@@ -252,19 +254,34 @@ def prepare_private_net(net: RerankerNet) -> RerankerNet:
     return dp
 
 
+def run_delta(config: RerankerConfig, n_users: int) -> float:
+    return config.dp_delta or 1.0 / (10 * n_users)
+
+
+def end_to_end_first_stage(config: RerankerConfig, ds: Dataset, seqs: list[np.ndarray], text_nn) -> PrivateFirstStage:
+    """Fit the private first stage of an end-to-end run on its share of dp_epsilon (private_first_stage.py)."""
+    return fit_private_first_stage(
+        config, ds.n_items, [ds.event_items[s] for s in seqs], [ds.timestamps[s] for s in seqs], text_nn,
+        epsilon=config.dp_first_stage_share * config.dp_epsilon, delta=run_delta(config, len(seqs)),
+    )
+
+
 def fit_private(config: RerankerConfig, ds: Dataset, seqs: list[np.ndarray], lists, net: RerankerNet,
                 device: torch.device, rng: np.random.Generator, validate: Callable[[RerankerNet], float],
-                report: Callable[[str, float], None]) -> tuple[dict[str, torch.Tensor], list[dict], dict]:
+                report: Callable[[str, float], None], private_fs: PrivateFirstStage | None = None,
+                ) -> tuple[dict[str, torch.Tensor], list[dict], dict]:
     """Train a DP copy of `net` with DP-SGD; return its state (RerankerNet layout), per-epoch history, privacy report.
 
-    `validate(net)` returns validation NDCG@10 for the per-epoch history (reporting only).
+    `validate(net)` returns validation NDCG@10 for the per-epoch history (reporting only). With `private_fs`
+    (end to end), the noise multiplier is set so that the first stage and DP-SGD together spend dp_epsilon,
+    and negatives are sampled by the first stage's noisy popularity.
     """
     from opacus import PrivacyEngine, __version__ as opacus_version  # heavy import: only when DP is on
 
     cap = dp_cap(config)
     samples = user_samples(ds, seqs, lists, config.max_history, cap)
     n_users = len(samples)
-    delta = config.dp_delta or 1.0 / (10 * n_users)
+    delta = run_delta(config, n_users)
     batch = max(1, min(config.dp_batch_users, n_users))
     dp_net = prepare_private_net(net).to(device)
     module = UserLoss(dp_net, config.list_weight)
@@ -274,12 +291,21 @@ def fit_private(config: RerankerConfig, ds: Dataset, seqs: list[np.ndarray], lis
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.arange(n_users)), batch_size=batch,
                                          generator=_secret_generator())
     engine = PrivacyEngine(accountant=config.dp_accountant)
-    module, optimiser, loader = engine.make_private_with_epsilon(
-        module=module, optimizer=optimiser, data_loader=loader, target_epsilon=config.dp_epsilon,
-        target_delta=delta, epochs=config.dp_epochs, max_grad_norm=config.dp_max_grad_norm, poisson_sampling=True,
-        noise_generator=_secret_generator())
-    pop = np.bincount(np.concatenate([ds.event_items[s] for s in seqs] or [np.zeros(0, np.int64)]),
-                      minlength=ds.n_items).astype(np.float64) + 1.0
+    if private_fs is None:
+        module, optimiser, loader = engine.make_private_with_epsilon(
+            module=module, optimizer=optimiser, data_loader=loader, target_epsilon=config.dp_epsilon,
+            target_delta=delta, epochs=config.dp_epochs, max_grad_norm=config.dp_max_grad_norm, poisson_sampling=True,
+            noise_generator=_secret_generator())
+        pop = np.bincount(np.concatenate([ds.event_items[s] for s in seqs] or [np.zeros(0, np.int64)]),
+                          minlength=ds.n_items).astype(np.float64) + 1.0
+    else:  # end to end: sigma from the composition with the first stage; negatives by its noisy popularity
+        sample_rate = 1.0 / len(loader)
+        sigma = sgd_sigma_for(config.dp_epsilon, delta, first_stage_release(private_fs.sigma), sample_rate,
+                              config.dp_epochs * len(loader))
+        module, optimiser, loader = engine.make_private(
+            module=module, optimizer=optimiser, data_loader=loader, noise_multiplier=sigma,
+            max_grad_norm=config.dp_max_grad_norm, poisson_sampling=True, noise_generator=_secret_generator())
+        pop = private_fs.popularity.astype(np.float64) + 1.0
     pop /= pop.sum()
     history, steps, rows_seen = [], 0, 0
     t = time.perf_counter()
@@ -309,6 +335,8 @@ def fit_private(config: RerankerConfig, ds: Dataset, seqs: list[np.ndarray], lis
                         **({"val_ndcg@10": validate(dp_net)} if epoch == config.dp_epochs else {})})
     quiet.__exit__(None, None, None)
     spent = float(engine.get_epsilon(delta))
+    sgd = {"kind": "subsampled_gaussian", "noise_multiplier": float(optimiser.noise_multiplier),
+           "sample_rate": 1.0 / len(loader), "steps": steps}
     module.remove_hooks() if hasattr(module, "remove_hooks") else None
     for p in dp_net.parameters():
         p.grad_sample = None
@@ -318,5 +346,12 @@ def fit_private(config: RerankerConfig, ds: Dataset, seqs: list[np.ndarray], lis
                "noise_multiplier": float(optimiser.noise_multiplier), "max_grad_norm": config.dp_max_grad_norm,
                "sample_rate": 1.0 / len(loader), "steps": steps, "epochs": config.dp_epochs,
                "users": n_users, "max_examples_per_user": cap, "per_sample_gradient_rows": rows_seen,
-               "trainable_parameters": sum(p.numel() for p in dp_net.parameters() if p.requires_grad)}
+               "trainable_parameters": sum(p.numel() for p in dp_net.parameters() if p.requires_grad),
+               "mode": "network", "components": [sgd]}
+    if private_fs is not None:  # the whole run: first stage and DP-SGD composed (Rényi DP, accounting.py)
+        first = first_stage_release(private_fs.sigma)
+        whole = accounting.composed_epsilon([first, accounting.Release(float("inf"), 1.0, (sgd,))], delta)  # = target
+        privacy.update({"mode": "end_to_end", "network_epsilon": spent, "epsilon": whole,
+                        "mechanism": privacy["mechanism"] + "; first stage: " + private_fs.report["mechanism"],
+                        "first_stage": private_fs.report, "components": [*first.components, sgd]})
     return standard_state(dp_net), history, privacy

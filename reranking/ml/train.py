@@ -24,7 +24,7 @@ from .config import RerankerConfig
 from .data import Dataset, Split, first_positions, leave_last_out
 from .metrics import ranking_metrics, recall_at
 from .model import RerankerNet, gap_buckets, history_tensors
-from .private import dp_cap, fit_private
+from .private import dp_cap, end_to_end_first_stage, fit_private
 from .robust import bound_new_users
 from .sources import SOURCES, FirstStage, Queries, text_neighbours
 from .text import TextEncoder
@@ -95,9 +95,10 @@ def _sequence_windows(ds: Dataset, seqs: list[np.ndarray], length: int, cap: int
 
 
 def _build_lists(config: RerankerConfig, ds: Dataset, seqs: list[np.ndarray], text_nn,
-                 rng: np.random.Generator, progress: Progress | None) -> ListData:
+                 rng: np.random.Generator, progress: Progress | None, fixed: FirstStage | None = None) -> ListData:
     """Sample training positions and featurise their candidates with first stages fit on other users (cross-fitting).
 
+    With `fixed` (end-to-end DP) every list reads that one first stage instead: no cross-fitting.
     Only positions whose next item is among the N candidates become lists; each keeps the target plus
     `train_list_size - 1` random other candidates, which makes a step ~3x cheaper than the full list.
     """
@@ -112,7 +113,7 @@ def _build_lists(config: RerankerConfig, ds: Dataset, seqs: list[np.ndarray], te
     size = min(config.train_list_size, config.n_candidates)
     parts = []
     for f in range(config.crossfit_folds):
-        fs = _fit_first_stage(config, ds, [s if folds[u] != f else s[:0] for u, s in enumerate(seqs)], text_nn)
+        fs = fixed or _fit_first_stage(config, ds, [s if folds[u] != f else s[:0] for u, s in enumerate(seqs)], text_nn)
         chosen = pick[folds[users[pick]] == f]
         factors = np.zeros((len(chosen), config.als_factors), dtype=np.float32)
         for u in np.unique(users[chosen]):
@@ -212,6 +213,9 @@ def train(dataset: Dataset, config: RerankerConfig | None = None, *, item_embedd
     config = config or RerankerConfig()
     if config.dp_epsilon > 0:  # DP bounds every user to one window of examples (private.py)
         config = dataclasses.replace(config, max_examples_per_user=dp_cap(config))
+    end_to_end = config.dp_epsilon > 0 and config.dp_mode == "end_to_end"
+    if end_to_end:  # the new-user bound reads other users' data to drop events: not private, so off
+        config = dataclasses.replace(config, new_user_days=0.0, source_weights=dict(config.dp_source_weights))
     report = progress or (lambda phase, fraction: None)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -238,8 +242,11 @@ def train(dataset: Dataset, config: RerankerConfig | None = None, *, item_embedd
     split = leave_last_out(dataset)
     train_seqs = [split.history(u, "val") for u in range(dataset.n_users)]
     windows = _sequence_windows(dataset, train_seqs, config.max_history, config.max_examples_per_user)
-    lists = _build_lists(config, dataset, train_seqs, text_nn, rng, report)
-    val_lists = _eval_lists(config, dataset, split, _fit_first_stage(config, dataset, train_seqs, text_nn), "val")
+    # End to end: one private first stage (private_first_stage.py) serves training, evaluation and production.
+    private_fs = end_to_end_first_stage(config, dataset, train_seqs, text_nn) if end_to_end else None
+    fixed = private_fs.first_stage if private_fs else None
+    lists = _build_lists(config, dataset, train_seqs, text_nn, rng, report, fixed)
+    val_lists = _eval_lists(config, dataset, split, fixed or _fit_first_stage(config, dataset, train_seqs, text_nn), "val")
     timings["candidates"] = time.perf_counter() - t
 
     # 3. Network, optimiser and negative sampler (half uniform, half by popularity).
@@ -270,7 +277,8 @@ def train(dataset: Dataset, config: RerankerConfig | None = None, *, item_embedd
 
     privacy: dict = {}
     if config.dp_epsilon > 0:  # DP-SGD replaces the loop below (reranking/ml/private.py); no epoch selection
-        best_state, history, privacy = fit_private(config, dataset, train_seqs, lists, net, device, rng, validate, report)
+        best_state, history, privacy = fit_private(config, dataset, train_seqs, lists, net, device, rng, validate, report,
+                                                   private_fs)
         best_epoch = len(history)
     for epoch in range(1, 1 if privacy else config.max_epochs + 1):
         net.train()
@@ -331,7 +339,8 @@ def train(dataset: Dataset, config: RerankerConfig | None = None, *, item_embedd
                                  recall_key: recall_at(val_lists.cand, val_lists.targets)}
         if evaluate:
             report("evaluating", 0.3)
-            test_fs = _fit_first_stage(config, dataset, [split.history(u, "test") for u in range(dataset.n_users)], text_nn)
+            test_fs = fixed or _fit_first_stage(config, dataset, [split.history(u, "test") for u in range(dataset.n_users)],
+                                                text_nn)
             report("evaluating", 0.6)
             test_lists = _eval_lists(config, dataset, split, test_fs, "test")
             report("evaluating", 0.8)
@@ -342,7 +351,7 @@ def train(dataset: Dataset, config: RerankerConfig | None = None, *, item_embedd
 
     # 6. Production: refit the first stage on every event; keep the early-stopped network.
     t = time.perf_counter()
-    final_fs = _fit_first_stage(config, dataset, split.sequences, text_nn)
+    final_fs = fixed or _fit_first_stage(config, dataset, split.sequences, text_nn)
     model = Reranker(config, dataset.item_ids, dataset.event_type_names, net.eval(), final_fs)
     timings["production_fit"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - clock

@@ -1,4 +1,5 @@
 """Tenant-owned data: the catalogue, end users, interactions, and the models trained on them."""
+from .budget import PrivacyRelease
 from .catalogue import Item
 from .erasure import ErasureRecord
 from .events import EndUser, Event
@@ -11,5 +12,5 @@ __all__ = [
     "Item", "EndUser", "Event", "ModelVersion", "PrecomputeShard", "Ranking", "ItemEmbedding", "RunStatus",
     "TrainingPolicy", "IN_FLIGHT", "Rule", "PrivacySettings", "ErasureRecord",
     "ServedRecommendation", "Impression", "OnlineSettings", "Experiment", "ExperimentArm", "ExperimentStatus",
-    "ArmKind",
+    "ArmKind", "PrivacyRelease",
 ]

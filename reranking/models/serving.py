@@ -48,7 +48,7 @@ class PrivacySettings(TenantOwned):
     """Differential-privacy options for what the tenant's API returns, event retention and erasure deadlines."""
 
     dp_enabled = models.BooleanField(default=False, help_text="Add Gumbel noise to served rankings.")
-    epsilon = models.FloatField(default=4.0, help_text="Privacy budget per request; smaller is more private.")
+    epsilon = models.FloatField(default=4.0, help_text="Privacy budget per served list; smaller is more private.")
     max_epsilon = models.FloatField(default=10.0, help_text="Largest epsilon a request may ask for.")
     max_results = models.PositiveIntegerField(default=20, help_text="Most results one request returns under DP.")
     retention_days = models.PositiveIntegerField(
@@ -73,8 +73,20 @@ class PrivacySettings(TenantOwned):
     dp_training = models.BooleanField(default=False, help_text="Train the re-ranker network with DP-SGD.")
     dp_training_epsilon = models.FloatField(default=8.0, help_text="Target epsilon per user for one training run.")
     dp_training_delta = models.FloatField(default=0.0, help_text="Target delta; 0 = 1 / (10 x number of users).")
+    dp_training_end_to_end = models.BooleanField(
+        default=False, help_text="Under DP training, make the first stage's counts private too (one epsilon for the run)."
+    )
     max_examples_per_user = models.PositiveIntegerField(
         default=8, help_text="Under DP training: examples (targets and lists) one user contributes at most; at most 50."
+    )
+    # Privacy budget (services/privacy_budget.py): every DP release is in the ledger (PrivacyRelease); a
+    # release that would take the composed epsilon over budget_epsilon is refused.
+    budget_epsilon = models.FloatField(
+        null=True, blank=True, help_text="Most epsilon all releases together may spend; empty = no limit (still recorded)."
+    )
+    budget_delta = models.FloatField(default=1e-6, help_text="The delta at which the releases' epsilon is composed.")
+    budget_window_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Count releases of the last this many days; empty = lifetime."
     )
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -104,6 +116,12 @@ class PrivacySettings(TenantOwned):
             errors["dp_training_epsilon"] = "Must be between 0.1 and 100."
         if not (0 <= self.dp_training_delta < 0.01):
             errors["dp_training_delta"] = "Must be at least 0 (0 = automatic) and below 0.01."
+        if self.budget_epsilon is not None and not (0 < self.budget_epsilon <= 1000):
+            errors["budget_epsilon"] = "Must be greater than 0 and at most 1000, or empty for no limit."
+        if not (0 < self.budget_delta < 0.01):
+            errors["budget_delta"] = "Must be greater than 0 and below 0.01."
+        if self.budget_window_days is not None and not (1 <= self.budget_window_days <= 3650):
+            errors["budget_window_days"] = "Must be between 1 and 3650 days, or empty for a lifetime budget."
         if not (1 <= self.max_examples_per_user <= 50):
             errors["max_examples_per_user"] = "Must be between 1 and 50 (the history window)."
         if errors:
@@ -124,10 +142,12 @@ class PrivacySettings(TenantOwned):
             )
         return (
             f"Rankings are released with the exponential mechanism (Gumbel noise on min-max normalised "
-            f"scores, Durfee & Rogers 2019) at epsilon = {self.epsilon:g} per request (at most "
-            f"{self.max_results} results). This bounds how much any one item's score can change what is "
-            "returned; it protects against inferring the exact scores behind a list. Training data itself "
-            "is protected only when the model is trained with DP-SGD."
+            f"scores, Durfee & Rogers 2019) at epsilon = {self.epsilon:g} per list (at most "
+            f"{self.max_results} results). The noise is sticky: asking again gets the same list, so repeating "
+            "a request reveals nothing new; a list changes (a new release of epsilon) only when the model's "
+            "scores for that user change, after a retrain or the user's new activity. Only admin keys may "
+            "choose another epsilon per request. Training data itself is protected only when the model is "
+            "trained with DP-SGD."
         )
 
     @property
@@ -135,6 +155,15 @@ class PrivacySettings(TenantOwned):
         if not self.dp_training:
             return ("DP training is off: the re-ranker network is trained without noise on each user's last "
                     "interactions.")
+        if self.dp_training_end_to_end:
+            return (
+                f"Training is differentially private end to end at epsilon = {self.dp_training_epsilon:g} per user "
+                f"for each whole training run (delta {self.dp_training_delta:g}, 0 = 1/(10 x users)): the "
+                "popularity, co-occurrence and transition counts are computed from each user's latest events with "
+                "Gaussian noise, then the network is trained with DP-SGD; both parts are composed into that one "
+                "epsilon. Item texts are catalogue data and are used as they are. Every run is recorded in the "
+                "privacy ledger."
+            )
         return (
             f"The re-ranker network is trained with DP-SGD at epsilon = {self.dp_training_epsilon:g} per user "
             f"(delta {self.dp_training_delta:g}, 0 = 1/(10 x users)) for each training run: each user's at most "

@@ -13,8 +13,9 @@ over the three released quantities (basic composition):
 
 NOTE: the window ends today rather than at the latest event (the exact view's anchor): the latest
 event's date is itself one user's data. Interactions with served lists are not released under DP.
-One release is cached for RELEASE_SECONDS, so reloading the page does not average the noise away;
-each new release spends ε again (there is no lifetime budget), which the dashboard states.
+One release is kept for RELEASE_SECONDS (cache and privacy ledger), so reloading the page does not
+average the noise away; each new release spends ε again and is recorded in the tenant's privacy ledger,
+which refuses it when it would exceed the tenant's budget (services/privacy_budget.py).
 """
 from __future__ import annotations
 
@@ -28,10 +29,10 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from reranking import dp
-from reranking.models import EndUser, Event, Item, PrivacySettings
+from reranking.models import EndUser, Event, Item, PrivacyRelease, PrivacySettings
 from tenants.models import Tenant
 
-from . import cache
+from . import cache, privacy_budget
 
 CHART_DAYS = 30
 POPULAR_SHOWN = 10
@@ -43,7 +44,7 @@ QUANTITIES = 3  # per-day histogram, item histogram, user count: each gets epsil
 class DashboardCounts:
     per_day: list[tuple[str, int]]
     popular: list[tuple[str, int]]  # (item external id, count), most first
-    n_users: int
+    n_users: int | None  # None: not released (over the privacy budget)
     attributed: int | None  # events carrying a recommendation_id; None when not released
     noisy: bool = False
     epsilon: float | None = None
@@ -51,6 +52,11 @@ class DashboardCounts:
     scale: float | None = None  # Laplace scale of the event histograms
     released_at: float | None = None
     notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # A release read back from the ledger (JSON) holds lists where a fresh one holds pairs.
+        self.per_day = [tuple(pair) for pair in self.per_day]
+        self.popular = [tuple(pair) for pair in self.popular]
 
 
 def day_bins(end: date) -> list[date]:
@@ -62,7 +68,12 @@ def window_start(days: list[date]) -> datetime:
 
 
 def dashboard_counts(tenant: Tenant) -> DashboardCounts:
-    """Return the dashboard's counts: exact, or a cached private release when the tenant asks for it."""
+    """Return the dashboard's counts: exact, or the current private release when the tenant asks for it.
+
+    A private release is kept for RELEASE_SECONDS in the cache and in the privacy ledger (its payload),
+    so reloads and other processes show the same numbers; a new one is recorded in the ledger and
+    refused (no counts shown, nothing spent) when it would go over the tenant's privacy budget.
+    """
     options = (
         PrivacySettings.objects.filter(tenant=tenant, analytics_dp=True)
         .values_list("analytics_epsilon", "analytics_max_per_user").first()
@@ -71,7 +82,22 @@ def dashboard_counts(tenant: Tenant) -> DashboardCounts:
         return exact_counts(tenant)
     epsilon, max_per_user = options
     key = f"recs:analytics:{tenant.pk}:{epsilon}:{max_per_user}"
-    return DashboardCounts(**cache.remember(key, RELEASE_SECONDS, lambda: private_counts(tenant, epsilon, max_per_user).__dict__))
+    try:
+        return DashboardCounts(**cache.remember(key, RELEASE_SECONDS, lambda: release(tenant, epsilon, max_per_user)))
+    except privacy_budget.BudgetExceeded as exc:
+        return DashboardCounts(per_day=[], popular=[], n_users=None, attributed=None, noisy=True, epsilon=epsilon,
+                               max_per_user=max_per_user, notes=[str(exc)])
+
+
+def release(tenant: Tenant, epsilon: float, max_per_user: int) -> dict:
+    """Return this hour's private release from the ledger, or make one and record it (spending epsilon)."""
+    description = f"dashboard counts (epsilon {epsilon:g}, at most {max_per_user} events per user)"
+    kept = privacy_budget.recent_release(tenant, PrivacyRelease.Kind.ANALYTICS, description, RELEASE_SECONDS)
+    if kept is not None:
+        return kept.payload
+    counts = private_counts(tenant, epsilon, max_per_user).__dict__
+    privacy_budget.spend_analytics(tenant, description, epsilon, QUANTITIES, counts)
+    return counts
 
 
 def exact_counts(tenant: Tenant, today: date | None = None) -> DashboardCounts:

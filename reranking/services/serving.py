@@ -19,7 +19,6 @@ import orjson
 from django.db.models import Count
 from django.utils import timezone
 
-from reranking import dp
 from reranking import rules as engine
 from reranking.ml.artifact import CorruptArtifact, History, Reranker
 from reranking.models import (
@@ -28,7 +27,7 @@ from reranking.models import (
 from reranking.models.served import DEFAULT_PLACEMENT  # where a request naming no placement is served
 from tenants.models import Tenant
 
-from . import cache, experiments
+from . import cache, experiments, sticky_noise
 from .datasets import histories_for
 from .precompute import load_model, report_broken_artifact
 
@@ -427,7 +426,7 @@ def shape(
     tenant: Tenant, scored: list[tuple[str, float]], *, k: int, offset: int = 0, filters: dict | None = None,
     rules: list[engine.Rule] | None = None, explain: bool = False, epsilon: float | None = None,
     rows: dict[str, dict] | None = None, use_dp: bool = True, placement: str = DEFAULT_PLACEMENT,
-    promote: bool = False,
+    promote: bool = False, subject: str | None = None,
 ) -> tuple[list[dict], list[dict], list[dict], dict]:
     """Apply filters, DP and rules to a scored list; return (items, removed, not_applied, privacy).
 
@@ -466,15 +465,16 @@ def shape(
         pool = [survivors[r.item_id] for r in kept.items]
         if pool:
             # 2. Private top-k on min-max normalised scores (sensitivity 1), then rules as post-processing.
-            raw = np.array([c.score for c in pool])
-            span = float(raw.max() - raw.min()) or 1.0
-            chosen = dp.private_top_k((raw - raw.min()) / span, min(k, len(pool)), eps, rng=dp.make_rng())
+            # Sticky noise (services/sticky_noise.py): the same list state gets the same list, in every process.
+            chosen = sticky_noise.private_top_k(tenant, subject, scored, [(c.item_id, c.score) for c in pool],
+                                                min(k, len(pool)), eps, privacy["max_results"])
             pool = [pool[i] for i in chosen]
             for rank, c in enumerate(pool):
                 c.score = float(len(pool) - rank)  # the noisy order, not the score
         outcome = engine.apply_rules(pool, [r for r in tenant_rules_now if r.kind != "filter"], k=k, now=now)
         outcome.removed = kept.removed + outcome.removed
-        used.update({"epsilon": eps, "mechanism": "gumbel-top-k (exponential mechanism)", "max_results": privacy["max_results"]})
+        used.update({"epsilon": eps, "mechanism": "gumbel-top-k (exponential mechanism)", "max_results": privacy["max_results"],
+                     "sticky": True})
     else:
         outcome = engine.apply_rules(candidates, tenant_rules_now + request_filters, k=offset + k, now=now)
     return render(outcome, rows, offset, k, explain, used)
@@ -684,7 +684,7 @@ def recommend(
     offset = (page - 1) * k
     items, removed, not_applied, privacy = shape(
         tenant, scored, k=k, offset=offset, filters=filters, explain=explain, epsilon=epsilon,
-        placement=placement, promote=True,
+        placement=placement, promote=True, subject=user_external_id,
     )
     if len(items) < k and not privacy["dp"]:
         # Filters (or a page past the list) left it short: fill from the matching catalogue, scored live.
@@ -781,7 +781,7 @@ def rerank(
     scored += [(c, floor) for c in candidates if c in rows and c not in scored_ids]
     items, removed, not_applied, privacy = shape(
         tenant, scored, k=min(k, len(scored)) or 1, explain=explain, epsilon=epsilon, rows=rows, use_dp=use_dp,
-        rules=rules, placement=placement,
+        rules=rules, placement=placement, subject=user_external_id,
     ) if scored else ([], [], [], {"dp": use_dp and privacy_of(tenant)["dp"]})
     start = len(items)
     # Unknown ids fill what is left of k (never more: a client asking for k gets at most k).

@@ -29,7 +29,7 @@ from reranking.ml.train import Cancelled, train
 from reranking.models import IN_FLIGHT, Event, ModelVersion, PrivacySettings, RunStatus, TrainingPolicy
 from tenants.models import Tenant
 
-from . import queue
+from . import privacy_budget, queue
 from .datasets import tenant_dataset
 from .embeddings import embed_items, live_items
 
@@ -200,6 +200,8 @@ def run_training(run_id: int, progress: Progress | None = None) -> ModelVersion 
             run.refresh_from_db(fields=["status"])
             if run.status != RunStatus.RUNNING:
                 return None  # cancelled while training
+            # Privacy budget: a DP run is recorded in the ledger, or refused (never activated) over budget.
+            privacy_budget.spend_training(run, result.metrics.get("privacy"))
             ModelVersion.objects.filter(pk=run.pk).update(
                 device=result.device,
                 n_events=len(dataset.event_items),
@@ -218,7 +220,7 @@ def run_training(run_id: int, progress: Progress | None = None) -> ModelVersion 
                 progress=82.0,
             )
             log.info("trained %s v%s on %s in %s", tenant.slug, run.number, result.device, result.timings)
-    except TrainingRefused as exc:
+    except (TrainingRefused, privacy_budget.BudgetExceeded) as exc:
         fail(run, str(exc))
         return None
     except Cancelled:
@@ -248,7 +250,8 @@ def dp_options(privacy: PrivacySettings) -> dict:
     if not privacy.dp_training:
         return {}
     return {"dp_epsilon": privacy.dp_training_epsilon, "dp_delta": privacy.dp_training_delta,
-            "max_examples_per_user": privacy.max_examples_per_user}
+            "max_examples_per_user": privacy.max_examples_per_user,
+            "dp_mode": "end_to_end" if privacy.dp_training_end_to_end else "network"}
 
 
 def privacy_cost(version: ModelVersion) -> dict | None:

@@ -11,7 +11,7 @@ from django.views.generic import FormView
 
 from reranking.forms import ErasureForm, ExportForm, PrivacyForm
 from reranking.models import ErasureRecord, PrivacySettings
-from reranking.services import export, identity, privacy
+from reranking.services import export, identity, privacy, privacy_budget
 from tenants.web import TenantViewMixin
 
 ERASURES_SHOWN = 10
@@ -34,6 +34,7 @@ class PrivacyView(TenantViewMixin, FormView):
         kwargs.setdefault("erasure_form", ErasureForm(tenant=self.tenant))
         kwargs.setdefault("export_form", ExportForm(tenant=self.tenant))
         erasures = self.scoped(ErasureRecord).select_related("requested_by", "version")[:ERASURES_SHOWN]
+        kwargs.update(budget=privacy_budget.summary(self.tenant), ledger=privacy_budget.ledger(self.tenant))  # _privacy_budget.html
         return super().get_context_data(settings=saved, e_epsilon=math.exp(saved.epsilon), erasures=erasures, **kwargs)
 
     def post(self, request, *args, **kwargs):

@@ -5,7 +5,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from reranking.models import ModelVersion, PrivacySettings
+from reranking.models import ModelVersion, PrivacyRelease, PrivacySettings
 from reranking.services import training
 from tests.worker.conftest import QUICK, load_small_shop
 
@@ -51,6 +51,8 @@ def test_a_dp_tenant_gets_a_version_with_spent_epsilon_shown_next_to_the_non_pri
     assert trained.dp_delta == pytest.approx(1 / (10 * trained.n_users))
     assert trained.config["dp_epsilon"] == 4.0 and trained.config["max_examples_per_user"] == 4
     assert trained.metrics["privacy"]["per_sample_gradient_rows"] > 0
+    release = PrivacyRelease.objects.get(tenant=tenant, kind="training", version=trained)  # in the ledger
+    assert release.epsilon == trained.dp_epsilon and release.components[0]["kind"] == "subsampled_gaussian"
     cost = training.privacy_cost(trained)
     assert cost["baseline"] == plain and cost["baseline_ndcg"] == 0.5 and cost["ndcg"] == trained.test_ndcg
     assert training.privacy_cost(plain) is None
@@ -67,6 +69,19 @@ def test_a_dp_tenant_gets_a_version_with_spent_epsilon_shown_next_to_the_non_pri
     client.force_login(admin)
     changelist = client.get("/admin/reranking/modelversion/").content.decode()
     assert f"{trained.dp_epsilon:.2f} (" in changelist
+
+
+@pytest.mark.slow
+def test_a_dp_run_over_the_privacy_budget_fails_and_spends_nothing(shop):
+    tenant = shop.tenant
+    PrivacySettings.objects.filter(tenant=tenant).delete()
+    PrivacySettings.objects.create(tenant=tenant, dp_training=True, dp_training_epsilon=4.0, max_examples_per_user=4,
+                                   budget_epsilon=1.0)
+    run, _ = training.request_training(tenant, enqueue=False)
+    assert training.run_training(run.pk) is None
+    run.refresh_from_db()
+    assert run.status == "failed" and run.error.startswith("Privacy budget exceeded") and not run.is_active
+    assert not PrivacyRelease.objects.for_tenant(tenant).exists()
 
 
 def test_the_privacy_page_saves_dp_training_and_keeps_it_when_a_post_leaves_it_out(alice):

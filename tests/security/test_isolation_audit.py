@@ -24,7 +24,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
-from reranking.models import ErasureRecord, ModelVersion, PrivacySettings, Rule
+from reranking.models import ErasureRecord, ModelVersion, PrivacyRelease, PrivacySettings, Rule
 from reranking.services.catalogue import upsert_items
 from reranking.services.ingest import ingest_events
 from tenants.models import ApiKey, Invite, Membership, Tenant, TenantOwned
@@ -59,6 +59,7 @@ PROBES: dict[str, Probe] = {
     "recommendations-anonymous": Probe(COL),
     "rerank": Probe(COL, body={"candidates": list(ALICE_IDS)}),
     "privacy": Probe(COL, body={"epsilon": 2.0}),
+    "privacy-ledger": Probe(COL),
     "item-list": Probe(COL),
     "item-bulk": Probe(COL, body=[{"item_id": "charlie-item-2", "title": "charlie's second"}]),
     "item-export": Probe(COL),
@@ -163,6 +164,8 @@ def world(alice, charlie, monkeypatch, settings, tmp_path) -> dict:
                                  "description": SECRET, "tags": [SECRET], "attributes": {"colour": SECRET}}])
     ingest_events(alice.tenant, [{"user_id": "alice-user-1", "item_id": "alice-item-1", "event_type": "purchase",
                                   "session_id": SECRET, "context": {"page": SECRET}}])
+    PrivacyRelease.objects.create(tenant=alice.tenant, kind="analytics", description=f"{SECRET} release", epsilon=1.0,
+                                  components=[{"kind": "pure", "epsilon": 1.0}])
     rule = Rule.objects.create(tenant=alice.tenant, name=f"{SECRET} rule", kind="filter",
                                params={"when": {"field": "category", "op": "eq", "value": SECRET}})
     ModelVersion.objects.create(tenant=alice.tenant, number=7, status="succeeded", rankings_ready=True,

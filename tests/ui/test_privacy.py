@@ -25,7 +25,7 @@ def test_it_explains_each_setting_and_shows_the_statement(owner, url):
 def test_it_saves_and_the_statement_follows(owner, url, alice):
     response = owner.post(url("ui:privacy"), form(), follow=True)
     html = response.content.decode()
-    assert "Privacy settings saved." in html and "epsilon = 2 per request" in html
+    assert "Privacy settings saved." in html and "epsilon = 2 per list" in html
     settings = PrivacySettings.objects.get(tenant=alice.tenant)
     assert settings.dp_enabled and settings.epsilon == 2
 
