@@ -68,6 +68,7 @@ def test_create_a_boost_rule_and_see_the_preview_change(open_page, alice, ui_eve
     page.fill("#id_p-candidates", "sku-1 sku-2 sku-3 sku-4")
     page.fill("#id_name", "games first")
     page.select_option("#id_kind", "boost")
+    page.click("#advanced > summary")  # the JSON view (tests/browser/test_rule_builder.py uses the pickers)
     page.fill("#id_params", '{"when": {"field": "category", "op": "eq", "value": "books"}, "weight": 0.001}')
     preview(page)
     unchanged = after_column(page)
