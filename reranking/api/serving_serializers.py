@@ -4,6 +4,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import empty
 
 from reranking.models import ErasureRecord, ModelVersion, PrivacyRelease, PrivacySettings, Rule
 from reranking.services import identity, privacy_budget
@@ -13,8 +14,15 @@ from tenants.api.serializers import RefuseUnknownFields
 PLACEMENT_RE = r"^[A-Za-z0-9._:-]{1,50}$"
 
 
-def PLACEMENT() -> serializers.RegexField:
-    return serializers.RegexField(
+class PlacementField(serializers.RegexField):
+    """A placement name; sent empty (`?placement=`) it is refused rather than read as absent."""
+
+    def get_value(self, dictionary):
+        return dictionary[self.field_name] if self.field_name in dictionary else empty
+
+
+def PLACEMENT() -> PlacementField:
+    return PlacementField(
         PLACEMENT_RE, required=False, default=DEFAULT_PLACEMENT,
         help_text="Where the list is shown (home, product, cart, email...): selects the rules limited to it "
                   "and is recorded with the served list. Letters, digits, '.', '_', '-', ':'; at most 50.",

@@ -182,16 +182,11 @@ class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destr
 
 
 class EventCursor(CursorPagination):
-    """Newest first, 100 a page. A cursor this API did not hand out is a 400 naming `cursor`."""
+    """Newest first, 100 a page. An undecodable cursor is a 404 (DRF's answer); a decodable one whose
+    position is not a timestamp (hand-made or tampered) is a 400 naming `cursor`."""
 
     ordering = "-timestamp"
     page_size = 100
-
-    def decode_cursor(self, request):
-        try:
-            return super().decode_cursor(request)
-        except exceptions.NotFound as exc:
-            raise exceptions.ValidationError({self.cursor_query_param: "Invalid cursor."}) from exc
 
     def paginate_queryset(self, queryset, request, view=None):
         # A well-formed cursor can still carry a position that is not a timestamp (hand-made or tampered).

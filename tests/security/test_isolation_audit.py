@@ -65,6 +65,7 @@ PROBES: dict[str, Probe] = {
     "item-export": Probe(COL),
     "item-upload": Probe(COL, body="csv"),
     "item-detail": Probe(OBJ, {"external_id": "item"}),
+    "item-similar": Probe(OBJ, {"external_id": "item"}),
     "event-list": Probe(COL, body={"events": [{"user_id": "alice-user-1", "item_id": "alice-item-1"}]}),
     "enduser-list": Probe(COL),
     "enduser-detail": Probe(OBJ, {"external_id": "user"}),

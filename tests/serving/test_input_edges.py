@@ -78,3 +78,7 @@ def test_rerank_returns_at_most_k_even_with_unknown_candidates(alice, catalogue)
     assert served["unknown"] == ["nope-1", "nope-2"]
     body["k"] = 1
     assert len(alice.client.post("/api/v1/rerank", body, format="json").json()["items"]) == 1
+
+
+def test_an_empty_placement_is_a_400(alice, catalogue):
+    assert field_of(alice.client.get("/api/v1/recommendations?placement=")) == ["placement"]
