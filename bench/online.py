@@ -83,7 +83,7 @@ def report_aa(tenant_id: int, records: dict[str, list], runs: int) -> float:
     """Print the A/A false-positive counts per arm; return the larger rate."""
     per_arm = {name: aa_false_positives(tenant_id, rows, runs)[0] for name, rows in records.items()}
     print("A/A: " + ", ".join(f"{n}/{runs} splits of the {name} arm" for name, n in per_arm.items())
-          + " significant at 5% (clustered by user)")
+          + " significant at 5% (permutation test over users)")
     return max(per_arm.values()) / runs
 
 
@@ -179,7 +179,7 @@ def main() -> None:
     diff = popular["ctr_vs_control"]  # popular minus re-ranker (the control)
     p = diff["p_value"]
     print(f"popular - re-ranker CTR: {diff['difference']:+.2f} points, 95% CI [{diff['low']:.2f}, {diff['high']:.2f}], "
-          f"p = {p:.2g} (two-proportion z-test, statsmodels)")
+          f"p = {p:.2g} (permutation test over users, scipy)")
     reranker_wins = p is not None and p < 0.05 and diff["difference"] < 0
     # Both halves of an A/A split must be served alike: each arm's impressions are split separately.
     RECORDS.parent.mkdir(parents=True, exist_ok=True)
