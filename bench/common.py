@@ -62,8 +62,8 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(port: int, env: dict) -> subprocess.Popen:
-    """Start gunicorn as the web process does and wait until /health answers."""
+def start_server(port: int, env: dict, wait: float = 60) -> subprocess.Popen:
+    """Start gunicorn as the web process does and wait (up to `wait` seconds) until /health answers."""
     log = tempfile.TemporaryFile("w+")  # a file, not a pipe: a full pipe would stall the server
     server = subprocess.Popen(
         [str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", "platform/gunicorn.conf.py", "config.wsgi"],
@@ -72,7 +72,7 @@ def start_server(port: int, env: dict) -> subprocess.Popen:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         if server.poll() is not None:
             log.seek(0)
@@ -85,7 +85,7 @@ def start_server(port: int, env: dict) -> subprocess.Popen:
         except OSError:
             time.sleep(0.2)
     server.terminate()
-    raise SystemExit("gunicorn did not answer /health within 60 s")
+    raise SystemExit(f"gunicorn did not answer /health within {wait:.0f} s")
 
 
 def start_worker(name: str, env: dict, queues: str = "default,training", log=None) -> subprocess.Popen:

@@ -7,10 +7,9 @@ approximation does not.
 
 Comparisons between two groups (A/B arms, a version against the previous one) must not treat a
 user's lists as independent: one user who clicks a lot, served 50 lists, would make any split look
-significant. The difference of the two rates is estimated by least squares on the per-list outcome
-with an arm indicator, with standard errors clustered by user (statsmodels OLS, cov_type="cluster",
-t with clusters - 1 degrees of freedom): the interval and p-value are those of the difference, valid
-with repeat visits. Anonymous lists count as one unit each.
+significant. The p-value is a permutation test that reshuffles users between the groups (scipy), and
+the 95% interval of the difference is that of least squares on the per-list outcome with errors
+clustered by user (statsmodels). Anonymous lists count as one unit each.
 """
 from __future__ import annotations
 
@@ -20,6 +19,7 @@ from datetime import date, datetime, time, timedelta
 
 from django.utils import timezone
 import numpy as np
+from scipy.stats import permutation_test
 from statsmodels.regression.linear_model import OLS
 from statsmodels.stats.proportion import proportion_confint
 
@@ -86,9 +86,10 @@ def rate(successes: int, trials: int) -> dict:
 def compare(a: list[tuple[str, bool]], b: list[tuple[str, bool]]) -> dict:
     """Compare B's rate with A's from (unit, success) per list: difference in points, 95% interval, p-value.
 
-    OLS of success on an indicator of B, standard errors clustered by unit (see the module docstring).
-    The interval and p-value are None when either side is empty, nothing varies, or fewer than three
-    units took part (a clustered error needs more).
+    The p-value is a permutation test over units (scipy.stats.permutation_test: users, not lists, are
+    what was randomised), so it holds with few users and many repeat visits. The interval is that of the
+    OLS difference with errors clustered by unit (statsmodels). None when either side is empty, nothing
+    varies, or fewer than three units took part.
     """
     empty = {"difference": None, "low": None, "high": None, "p_value": None}
     if not a or not b:
@@ -96,15 +97,25 @@ def compare(a: list[tuple[str, bool]], b: list[tuple[str, bool]]) -> dict:
     y = np.array([s for _, s in a] + [s for _, s in b], dtype=float)
     x = np.r_[np.zeros(len(a)), np.ones(len(b))]
     diff = y[len(a):].mean() - y[: len(a)].mean()
-    _, units = np.unique([u for u, _ in a] + [u for u, _ in b], return_inverse=True)
-    if y.min() == y.max() or units.max() < 2:
+    labels = [f"a{u}" for u, _ in a] + [f"b{u}" for u, _ in b]  # a unit seen in both arms counts once per arm
+    names, units = np.unique(labels, return_inverse=True)
+    if y.min() == y.max() or len(names) < 3:
         return {**empty, "difference": round(100 * diff, 2)}
     fit = OLS(y, np.column_stack([np.ones_like(x), x])).fit(
         cov_type="cluster", cov_kwds={"groups": units}, use_t=True
     )
     low, high = fit.conf_int(alpha=1 - CONFIDENCE)[1]
+    successes = np.bincount(units, weights=y)
+    lists = np.bincount(units).astype(float)
+    in_b = np.array([name.startswith("b") for name in names])
+
+    def rate_difference(first, second, axis=-1):
+        return successes[second].sum(axis) / lists[second].sum(axis) - successes[first].sum(axis) / lists[first].sum(axis)
+
+    test = permutation_test((np.flatnonzero(~in_b), np.flatnonzero(in_b)), rate_difference, vectorized=True,
+                            permutation_type="independent", n_resamples=9999, random_state=0)
     return {"difference": round(100 * diff, 2), "low": round(100 * low, 2), "high": round(100 * high, 2),
-            "p_value": float(fit.pvalues[1])}
+            "p_value": float(test.pvalue)}
 
 
 def day_range(since: date | None, until: date | None) -> tuple[date, date]:

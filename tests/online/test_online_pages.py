@@ -80,3 +80,14 @@ def test_viewers_cannot_act_and_other_tenants_get_404(alice, charlie, shop):
     assert outsider.get(f"/t/charlie-media/experiments/{experiment.pk}/").status_code == 404
     assert outsider.post(f"/t/charlie-media/experiments/{experiment.pk}/stop/").status_code == 404
     assert Experiment.objects.get().is_running
+
+
+def test_the_version_page_says_what_it_serves_and_why(alice):
+    from reranking.models import RunStatus
+
+    metrics = {"validation": {"reranker": {"ndcg@10": 0.226}, "transition": {"ndcg@10": 0.233}},
+               "selection": {"served": "transition", "reason": "The transformer re-ranker did not beat the transition "
+                                                                "source on your data (validation NDCG@10 0.226 vs 0.233)."}}
+    ModelVersion.objects.create(tenant=alice.tenant, number=1, status=RunStatus.SUCCEEDED, metrics=metrics)
+    html = login(alice.owner).get("/t/alice-shop/models/1/").content.decode()
+    assert 'id="selection"' in html and "did not beat the transition source on your data" in html
