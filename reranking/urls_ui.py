@@ -4,7 +4,8 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from . import online_views, views
+from . import views
+from .views import online as online_views
 
 app_name = "ui"
 
@@ -39,7 +40,7 @@ tenant_pages = [
     path("team/<int:pk>/role/", views.MemberRoleView.as_view(), name="member-role"),
     path("team/<int:pk>/remove/", views.MemberRemoveView.as_view(), name="member-remove"),
     path("team/invites/<int:pk>/revoke/", views.InviteRevokeView.as_view(), name="invite-revoke"),
-    # Closing the loop (issue 15): reranking/online_views.py
+    # Closing the loop (issue 15): reranking/views/online.py
     path("online/", online_views.OnlineResultsView.as_view(), name="online"),
     path("experiments/", online_views.ExperimentListView.as_view(), name="experiments"),
     path("experiments/<int:pk>/", online_views.ExperimentDetailView.as_view(), name="experiment"),

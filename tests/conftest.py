@@ -43,7 +43,7 @@ def pytest_collection_modifyitems(config, items) -> None:
 def fresh_process_memos():
     """Per-process serving memos must not carry one test's rows into the next (ids are reused)."""
     from reranking.api import hot_path
-    from reranking.services import cache
+    from reranking.services import cache, serving
     from tenants.authentication import forget_keys
 
     cache._local.clear()
@@ -52,6 +52,7 @@ def fresh_process_memos():
     forget_rate_counters()
     forget_keys()
     hot_path._query_memo.clear()
+    serving._newer_memo.clear()
     yield
 
 

@@ -45,7 +45,7 @@ NEWER_CANDIDATES = 20  # items added since training that join a list, the closes
 NEWER_QUERY = 20  # most recent history items whose texts the newer items are compared with
 NEWER_MAX = 20_000  # items added since training that text-neighbour search covers
 NEWER_TTL = 10.0  # seconds a process reuses its list of newer items (embedding runs are debounced anyway)
-_newer_memo: dict[tuple[int, int], tuple[float, list[str], np.ndarray]] = {}
+_newer_memo: dict[tuple[int, int], tuple[float, list[str], list[np.ndarray]]] = {}
 FILL_N = 300  # catalogue rows one fill reads and scores: bounded work per short list
 LIVE_TTL = 600  # a list for one exact history; the user's next event makes a new one
 
@@ -189,26 +189,36 @@ def live_model(version: dict) -> Reranker | None:
         return None
 
 
-def newer_items(tenant: Tenant, version: dict, model: Reranker) -> tuple[list[str], np.ndarray]:
-    """Return the live items the version was not trained with that have a text embedding, and their
-    (M, 384) vectors: the catalogue added since training. Memoised per process for NEWER_TTL seconds."""
+def newer_rows(tenant: Tenant, version: dict) -> tuple[list[str], list[np.ndarray]]:
+    """Return the live items created since the version was (its training read the catalogue after
+    that) that have a text embedding, with their vectors. Memoised per process for NEWER_TTL seconds.
+
+    Only items created since are read, so a plain precomputed read costs one small indexed query every
+    NEWER_TTL seconds, and loads no model when there are none.
+    """
     key = (tenant.pk, version["id"])
     hit = _newer_memo.get(key)
     if hit is not None and hit[0] > time.monotonic():
         return hit[1], hit[2]
+    since = ModelVersion.objects.filter(pk=version["id"]).values_list("created_at", flat=True).first()
     rows = (
-        ItemEmbedding.objects.for_tenant(tenant).filter(item__is_deleted=False)
-        .order_by("-item_id").values_list("item__external_id", "vector")[:NEWER_MAX + len(model.item_ids)]
-    )
-    ids, vectors = [], []
-    for item_id, vector in rows:
-        if not model.knows(item_id) and len(ids) < NEWER_MAX:
-            ids.append(item_id)
-            vectors.append(np.frombuffer(bytes(vector), dtype=np.float32))
-    matrix = np.stack(vectors) if vectors else np.zeros((0, model.item_embeddings.shape[1]), dtype=np.float32)
+        ItemEmbedding.objects.for_tenant(tenant).filter(item__is_deleted=False, item__created_at__gte=since)
+        .order_by("-item_id").values_list("item__external_id", "vector")[:NEWER_MAX]
+    ) if since is not None else []
+    ids = [item_id for item_id, _ in rows]
+    vectors = [np.frombuffer(bytes(vector), dtype=np.float32) for _, vector in rows]
     if len(_newer_memo) > 1000:
         _newer_memo.clear()
-    _newer_memo[key] = (time.monotonic() + NEWER_TTL, ids, matrix)
+    _newer_memo[key] = (time.monotonic() + NEWER_TTL, ids, vectors)
+    return ids, vectors
+
+
+def newer_items(tenant: Tenant, version: dict, model: Reranker) -> tuple[list[str], np.ndarray]:
+    """Return the live items the version was not trained with that have a text embedding, and their
+    (M, 384) vectors: the catalogue added since training (see newer_rows)."""
+    rows = [(i, v) for i, v in zip(*newer_rows(tenant, version)) if not model.knows(i)]
+    ids = [i for i, _ in rows]
+    matrix = np.stack([v for _, v in rows]) if rows else np.zeros((0, model.item_embeddings.shape[1]), dtype=np.float32)
     return ids, matrix
 
 
@@ -664,7 +674,8 @@ def recommend(
     if ranking is not None:
         scored = ranking["items"]  # [item, score] pairs, read for this request alone
         strategy = "precomputed"
-        model = live_model(version)  # memoised per process
+        # The model (memoised per process) is needed only when the user acted or items were added since.
+        model = live_model(version) if ranking["fresh"] or newer_rows(tenant, version)[0] else None
         stamp = newer_stamp(tenant, version, model) if model is not None else ""
         if ranking["fresh"] or stamp:
             # The user acted since their ranking, or items were added since training: re-score on read.

@@ -32,7 +32,7 @@ def test_start_an_experiment_see_per_arm_figures_and_promote_the_winner(open_pag
     assert experiment.is_running and [a.name for a in experiment.arms.all()] == ["reranker", "v2"]
 
     for n in range(40):  # traffic: users of v2's arm click its first item
-        body = alice.client.get(f"/api/v1/users/u{n}/recommendations").json()
+        body = alice.client.get(f"/api/v1/users/u{n}/recommendations?k=3").json()
         if body["experiment"]["arm"] == "v2":
             ingest_events(alice.tenant, [{"user_id": f"u{n}", "item_id": body["items"][0]["item_id"],
                                           "event_type": "click", "recommendation_id": body["recommendation_id"]}])

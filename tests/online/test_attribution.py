@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 
 def serve(ctx, user: str = "ann") -> dict:
-    body = ctx.client.get(f"/api/v1/users/{user}/recommendations").json()
+    body = ctx.client.get(f"/api/v1/users/{user}/recommendations?k=3").json()
     assert body["items"], body
     return body
 
@@ -83,7 +83,7 @@ def test_events_without_or_with_another_tenants_recommendation_id_are_ignored(al
 
     upsert_items(charlie.tenant, [{"item_id": "sku-1", "title": "x"}])
     ingest_events(charlie.tenant, [{"user_id": "zed", "item_id": "sku-1", "event_type": "view"}])
-    charlie_rec = charlie.client.get("/api/v1/users/zed/recommendations").json()["recommendation_id"]
+    charlie_rec = charlie.client.get("/api/v1/users/zed/recommendations?k=3").json()["recommendation_id"]
     mine = serve(alice)["recommendation_id"]
     at = served_at(mine) + timedelta(minutes=1)
     post(alice, charlie_rec, "sku-1", at)  # alice's event quoting charlie's list

@@ -22,7 +22,7 @@ def start(ctx, arms=None, **extra):
 
 
 def served(ctx, user: str) -> dict:
-    return ctx.client.get(f"/api/v1/users/{user}/recommendations").json()
+    return ctx.client.get(f"/api/v1/users/{user}/recommendations?k=3").json()
 
 
 def items_of(body: dict) -> list[str]:

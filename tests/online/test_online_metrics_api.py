@@ -15,7 +15,7 @@ URL = "/api/v1/metrics/online"
 
 def serve_and_click(ctx, users: list[str], clickers: set[str], buyers: set[str]) -> None:
     for user in users:
-        body = ctx.client.get(f"/api/v1/users/{user}/recommendations").json()
+        body = ctx.client.get(f"/api/v1/users/{user}/recommendations?k=3").json()
         first = body["items"][0]["item_id"]
         rows = []
         if user in clickers:

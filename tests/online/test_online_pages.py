@@ -25,7 +25,7 @@ def start_form(**extra) -> dict:
 
 def test_results_page_shows_lists_served_and_rates_with_intervals(alice, shop):
     for user in ["u1", "u2", "u3", "u4"]:
-        body = alice.client.get(f"/api/v1/users/{user}/recommendations").json()
+        body = alice.client.get(f"/api/v1/users/{user}/recommendations?k=3").json()
         if user in ("u1", "u2"):
             ingest_events(alice.tenant, [{"user_id": user, "item_id": body["items"][0]["item_id"], "event_type": "click",
                                           "recommendation_id": body["recommendation_id"]}])
@@ -43,7 +43,7 @@ def test_an_owner_starts_an_experiment_and_sees_its_arms(alice, shop):
     assert response.status_code == 302 and response["Location"].endswith(f"/experiments/{experiment.pk}/")
     assert [(a.name, a.share) for a in experiment.arms.all()] == [("reranker", 50), ("v2", 50)]
     for user in [f"u{n}" for n in range(20)]:
-        alice.client.get(f"/api/v1/users/{user}/recommendations")
+        alice.client.get(f"/api/v1/users/{user}/recommendations?k=3")
     html = owner.get(f"/t/alice-shop/experiments/{experiment.pk}/").content.decode()
     assert 'data-arm="reranker"' in html and 'data-arm="v2"' in html and "control" in html
 

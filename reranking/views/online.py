@@ -15,6 +15,8 @@ from reranking.models import ArmKind, Experiment, ModelVersion, RunStatus
 from reranking.services import experiments, online_metrics, served_log
 from tenants.web import TenantViewMixin
 
+from .charts import line_chart
+
 # The start form offers three arms (the API takes up to experiments.MAX_ARMS), preset to the usual test:
 # the active re-ranker (control) against another version, popular items optional.
 ARM_PRESETS = ("reranker", "version", "popular")
@@ -22,8 +24,6 @@ ARM_PRESETS = ("reranker", "version", "popular")
 
 def ctr_chart(rows: list[dict]) -> dict:
     """Return the line chart geometry of CTR and conversion rate (percent) per day."""
-    from reranking.views import line_chart  # the UI's one chart helper
-
     labels = [row["day"][5:] for row in rows]
     return line_chart(labels, {"CTR %": [row["ctr"]["percent"] for row in rows],
                                "conversion %": [row["conversion_rate"]["percent"] for row in rows]})
