@@ -12,7 +12,12 @@ from reranking.services import cache as recs_cache
 from reranking.services import ratelimit
 from tenants.throttling import _Checker
 
-pytestmark = pytest.mark.embedded
+pytestmark = [
+    pytest.mark.embedded,
+    # With Redis every process shares the cache by construction; forking a process that holds a Redis
+    # broker connection can also hang in kombu's after-fork cleanup. These tests cover the on-disk cache.
+    pytest.mark.skipif(not is_disk_cache(cache), reason="covers the on-disk cache of the embedded default; Redis is configured"),
+]
 
 
 def in_processes(n: int, work) -> list:
