@@ -83,17 +83,17 @@ def run(dataset: Dataset, config: RerankerConfig, save: str | None = None,
     return metrics
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m reranking.ml.evaluate", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the data set and training options every evaluation CLI takes (this one, protocols.py)."""
     parser.add_argument("path", nargs="?", help="MovieLens folder (movies.csv+ratings.csv or u.item+u.data)")
     parser.add_argument("--interactions", help="CSV: user_id,item_id,timestamp[,event_type,value]")
     parser.add_argument("--items", help="CSV: item_id,title[,description,category,tags,...]")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", dest="json_out", help="write the report here")
-    parser.add_argument("--save", help="also save the production model into this folder")
     parser.add_argument("--max-epochs", type=int, default=None)
-    args = parser.parse_args(argv)
+
+
+def dataset_and_config(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[Dataset, RerankerConfig]:
+    """Load the data set the arguments name and the config they set (see add_dataset_arguments)."""
     if args.path:
         dataset = load_movielens(args.path)
     elif args.interactions and args.items:
@@ -103,6 +103,17 @@ def main(argv: list[str] | None = None) -> int:
     config = RerankerConfig(seed=args.seed)
     if args.max_epochs:
         config.max_epochs = args.max_epochs
+    return dataset, config
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m reranking.ml.evaluate", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_dataset_arguments(parser)
+    parser.add_argument("--json", dest="json_out", help="write the report here")
+    parser.add_argument("--save", help="also save the production model into this folder")
+    args = parser.parse_args(argv)
+    dataset, config = dataset_and_config(parser, args)
     print(f"{dataset.n_users} users, {dataset.n_items} items, {len(dataset.event_items)} events "
           f"({dataset.n_dropped} dropped: unknown item)")
     metrics = run(dataset, config, save=args.save)

@@ -19,13 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import replace
 
 import numpy as np
 
 from .artifact import History, Reranker
 from .config import RerankerConfig
-from .data import Dataset, load_generic_csv, load_movielens
+from .data import Dataset
+from .evaluate import add_dataset_arguments, dataset_and_config
 from .metrics import ranking_metrics
 from .train import train
 
@@ -211,23 +211,11 @@ def format_report(report: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m reranking.ml.protocols", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("path", nargs="?", help="MovieLens folder")
-    parser.add_argument("--interactions", help="CSV: user_id,item_id,timestamp[,event_type,value]")
-    parser.add_argument("--items", help="CSV: item_id,title[,description,category,tags,...]")
+    add_dataset_arguments(parser)
     parser.add_argument("--protocol", choices=("cold-items", "unseen-users", "both"), default="both")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-epochs", type=int, default=None)
     parser.add_argument("--json", dest="json_out")
     args = parser.parse_args(argv)
-    if args.path:
-        dataset = load_movielens(args.path)
-    elif args.interactions and args.items:
-        dataset = load_generic_csv(args.interactions, args.items)
-    else:
-        parser.error("give a MovieLens PATH or both --interactions and --items")
-    config = RerankerConfig(seed=args.seed)
-    if args.max_epochs:
-        config = replace(config, max_epochs=args.max_epochs)
+    dataset, config = dataset_and_config(parser, args)
     embeddings = embed(dataset)
     reports = []
     if args.protocol in ("cold-items", "both"):
