@@ -13,6 +13,7 @@ from django_celery_results.admin import TaskResultAdmin
 from django_celery_results.models import TaskResult
 
 from reranking.services import precompute, training
+from tenants.admin import TenantAdmin
 from tenants.models import DEFAULT_EVENT_TYPES
 
 from .models import EndUser, Event, Item, ModelVersion, PrecomputeShard, PrivacySettings, Rule, TrainingPolicy
@@ -59,6 +60,14 @@ def retrain_tenants(model_admin: admin.ModelAdmin, request, tenants) -> None:
         else:
             model_admin.message_user(request, f"{tenant}: nothing queued, v{run.number} is already {run.status} "
                                               "(one run at a time).", messages.WARNING)
+
+
+@admin.action(description="Retrain the selected tenants' models")
+def retrain(model_admin: admin.ModelAdmin, request, queryset) -> None:
+    retrain_tenants(model_admin, request, queryset)
+
+
+TenantAdmin.actions = [*TenantAdmin.actions, retrain]  # the tenants' admin gains training from this app
 
 
 class BigTableAdmin(admin.ModelAdmin):

@@ -22,13 +22,7 @@ class TenantAdmin(admin.ModelAdmin):
     search_fields = ["slug", "name"]
     readonly_fields = ["created_at"]
     inlines = [MembershipInline]
-    actions = ["retrain"]
-
-    @admin.action(description="Retrain the selected tenants' models")
-    def retrain(self, request, queryset):
-        from reranking.admin import retrain_tenants
-
-        retrain_tenants(self, request, queryset)
+    actions: list = []  # reranking/admin.py adds "Retrain" (tenants imports nothing from reranking)
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(n_members=Count("memberships"))

@@ -15,4 +15,4 @@ def enqueue(name: str, *args, task_id: str | None = None) -> None:
     if task is not None:
         task.delay(*args)
     else:
-        current_app.send_task(name, args=args, task_id=task_id)
+        current_app.send_task(name, args=args, **({"task_id": task_id} if task_id else {}))
