@@ -1,7 +1,7 @@
 """Closing-the-loop endpoints: online metrics, the attribution settings, and A/B experiments (admin scope)."""
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -47,6 +47,10 @@ class ExperimentInput(serializers.Serializer):
     arms = ArmInput(many=True)
 
 
+class PromoteInput(serializers.Serializer):
+    arm = serializers.CharField(max_length=64, help_text="The name of the arm to promote.")
+
+
 class ExperimentSerializer(serializers.ModelSerializer):
     arms = serializers.SerializerMethodField()
 
@@ -69,7 +73,8 @@ class OnlineMetricsView(TenantAPIView):
 
     @extend_schema(parameters=[MetricsQuery], responses={200: OpenApiResponse(description="rows, total, versions")})
     def get(self, request):
-        query = MetricsQuery(data=request.query_params)
+        # A plain dict, so an empty `until=` is a bad date (400), not a left-out field.
+        query = MetricsQuery(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         q = query.validated_data
         group_by = tuple(part.strip() for part in q["group_by"].split(",") if part.strip())
@@ -138,16 +143,14 @@ class ExperimentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
             raise refused(exc) from exc
         return Response(ExperimentSerializer(experiment).data)
 
-    @extend_schema(request=None, parameters=[OpenApiParameter("arm", str, description="The arm to promote")],
-                   responses=ExperimentSerializer)
+    @extend_schema(request=PromoteInput, responses={200: ExperimentSerializer, 400: ErrorSerializer})
     @action(detail=True, methods=["post"])
     def promote(self, request, id=None):
         """Serve this arm to everyone (activate its version) and stop the experiment."""
-        arm = request.data.get("arm") if isinstance(request.data, dict) else None
-        if not isinstance(arm, str) or not arm:
-            raise exceptions.ValidationError({"arm": "Name the arm to promote."})
+        body = PromoteInput(data=request.data)
+        body.is_valid(raise_exception=True)
         try:
-            experiment = experiments.promote(self.get_object(), arm)
+            experiment = experiments.promote(self.get_object(), body.validated_data["arm"])
         except experiments.ExperimentError as exc:
             raise refused(exc) from exc
         return Response(ExperimentSerializer(experiment).data)

@@ -40,7 +40,8 @@ class RecommendationsQuery(serializers.Serializer):
     explain = serializers.BooleanField(required=False, default=False)
     epsilon = serializers.FloatField(required=False, help_text="DP budget for this request (when DP is on).")
     placement = PLACEMENT()
-    session_id = serializers.CharField(required=False, max_length=200, help_text="Anonymous visitor's session: keeps their A/B arm.")
+    session_id = serializers.CharField(required=False, allow_blank=True, max_length=200,
+                                       help_text="Anonymous visitor's session: keeps their A/B arm (empty: none).")
 
     def validate(self, data: dict) -> dict:
         if data.get("price_min") is not None and data.get("price_max") is not None and data["price_min"] > data["price_max"]:

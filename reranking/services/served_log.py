@@ -189,7 +189,11 @@ def store(rows: list[dict]) -> int:
     for row in rows:
         by_tenant.setdefault(row["t"], []).append(row)
     objects, impressions = [], []
+    # A tenant deleted since its lists were served has nothing left to count them against.
+    live = set(Tenant.objects.filter(pk__in=list(by_tenant)).values_list("pk", flat=True))
     for tenant_id, part in by_tenant.items():
+        if tenant_id not in live:
+            continue
         users = {
             external: (pk, created.timestamp())
             for external, pk, created in EndUser.objects.filter(

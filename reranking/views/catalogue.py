@@ -160,12 +160,12 @@ class ItemEditView(TenantViewMixin, FormView):
 
     def form_valid(self, form):
         row = {"item_id": self.item.external_id, **form.row()}
-        clean, errors = catalogue.validate_items([row], strict_keys=False)
-        if errors:
-            for error in errors:
+        try:
+            catalogue.upsert_items(self.tenant, [row], strict_keys=False)  # validates, then writes in one transaction
+        except catalogue.BatchInvalid as exc:
+            for error in exc.errors:
                 form.add_error(error.field if error.field in form.fields else None, error.message)
             return self.form_invalid(form)
-        catalogue.upsert_items(self.tenant, clean, strict_keys=False)
         messages.success(self.request, f"Saved {self.item.external_id}.")
         return redirect("ui:item", tenant_slug=self.tenant.slug, external_id=self.item.external_id)
 

@@ -25,6 +25,7 @@ from django.test import Client
 from django.urls import reverse
 
 from reranking.models import ErasureRecord, ModelVersion, PrivacyRelease, PrivacySettings, Rule
+from reranking.services import experiments
 from reranking.services.catalogue import upsert_items
 from reranking.services.ingest import ingest_events
 from tenants.models import ApiKey, Invite, Membership, Tenant, TenantOwned
@@ -85,6 +86,13 @@ PROBES: dict[str, Probe] = {
     "modelversion-cancel": Probe(OBJ, {"number": "queued"}),
     "erasure-list": Probe(COL),
     "erasure-detail": Probe(OBJ, {"id": "erasure"}),
+    "online-metrics": Probe(COL),
+    "online-settings": Probe(COL, body={"attribution_hours": 48}),
+    "experiment-list": Probe(COL, body={"name": "c", "arms": [{"kind": "reranker", "share": 50},
+                                                              {"kind": "popular", "share": 50}]}),
+    "experiment-detail": Probe(OBJ, {"id": "experiment"}),
+    "experiment-stop": Probe(OBJ, {"id": "experiment"}),
+    "experiment-promote": Probe(OBJ, {"id": "experiment"}, body={"arm": "b"}),
     # --- web UI: the tenant comes from the URL's slug and the user's membership ---
     "ui:dashboard": Probe(COL),
     "ui:items": Probe(COL),
@@ -117,6 +125,12 @@ PROBES: dict[str, Probe] = {
     "ui:member-role": Probe(OBJ, {"pk": "member"}, body={"role": "viewer"}),
     "ui:member-remove": Probe(OBJ, {"pk": "member"}),
     "ui:invite-revoke": Probe(OBJ, {"pk": "invite"}),
+    "ui:online": Probe(COL),
+    "ui:experiments": Probe(COL, body={"name": "c", "arm0_kind": "reranker", "arm0_share": "50",
+                                       "arm1_kind": "popular", "arm1_share": "50"}),
+    "ui:experiment": Probe(OBJ, {"pk": "experiment"}),
+    "ui:experiment-stop": Probe(OBJ, {"pk": "experiment"}),
+    "ui:experiment-promote": Probe(OBJ, {"pk": "experiment"}, body={"arm": "b"}),
 }
 
 
@@ -179,8 +193,11 @@ def world(alice, charlie, monkeypatch, settings, tmp_path) -> dict:
     ingest_events(charlie.tenant, [{"user_id": "charlie-user-1", "item_id": "charlie-item-1"}])
     member = Membership.objects.get(tenant=alice.tenant, user__username="bob")
     invite, _ = Invite.issue(alice.tenant, "viewer", alice.owner, note=SECRET)
+    experiment = experiments.start(alice.tenant, f"{SECRET} test", [
+        {"name": "a", "kind": "reranker", "share": 50}, {"name": "b", "kind": "version", "version": 7, "share": 50}])
     return {"item": "alice-item-1", "user": "alice-user-1", "rule": rule.pk, "version": 7, "queued": 8,
-            "erasure": erasure.pk, "key": key.pk, "member": member.pk, "invite": invite.pk}
+            "erasure": erasure.pk, "key": key.pk, "member": member.pk, "invite": invite.pk,
+            "experiment": experiment.pk}
 
 
 def alices_rows(tenant: Tenant) -> dict:

@@ -58,6 +58,10 @@ SKIP_POSITIVE = {
     "PATCH /api/v1/rules/{id}/": f"{CROSS_FIELD}: params are validated per kind (reranking/rules.py)",
     "POST /api/v1/rules/preview/": f"{CROSS_FIELD}: draft rules are validated per kind (reranking/rules.py)",
     "PATCH /api/v1/privacy/": f"{CROSS_FIELD}: epsilon must not exceed max_epsilon",
+    "POST /api/v1/experiments/": f"{CROSS_FIELD}: 2 to 5 arms whose shares sum to 100; a version for kind=version",
+    "POST /api/v1/experiments/{id}/promote/": "the arm must be one of this experiment's (and not popular)",
+    "GET /api/v1/metrics/online/": f"{CROSS_FIELD}: since must not be after until, at most 366 days apart",
+    "PATCH /api/v1/metrics/settings/": "event type names are text without NUL characters (DRF refuses NUL in any string)",
 }
 # JSON bodies: DRF serializers coerce a scalar of a compatible type by design (0 -> false, 7 -> "7"), so a
 # "wrong type" body can be accepted, always stored as the declared type. Query parameters keep the check.
