@@ -45,7 +45,7 @@ NEWER_CANDIDATES = 20  # items added since training that join a list, the closes
 NEWER_QUERY = 20  # most recent history items whose texts the newer items are compared with
 NEWER_MAX = 20_000  # items added since training that text-neighbour search covers
 NEWER_TTL = 10.0  # seconds a process reuses its list of newer items (embedding runs are debounced anyway)
-_newer_memo: dict[tuple[int, int], tuple[float, list[str], list[np.ndarray]]] = {}
+_newer_memo: dict[tuple[int, int], tuple[float, list[str], list[np.ndarray], dict]] = {}
 FILL_N = 300  # catalogue rows one fill reads and scores: bounded work per short list
 LIVE_TTL = 600  # a list for one exact history; the user's next event makes a new one
 
@@ -189,9 +189,10 @@ def live_model(version: dict) -> Reranker | None:
         return None
 
 
-def newer_rows(tenant: Tenant, version: dict) -> tuple[list[str], list[np.ndarray]]:
+def newer_rows(tenant: Tenant, version: dict) -> tuple[list[str], list[np.ndarray], dict]:
     """Return the live items created since the version was (its training read the catalogue after
-    that) that have a text embedding, with their vectors. Memoised per process for NEWER_TTL seconds.
+    that) that have a text embedding, their vectors, and a dict where newer_items keeps what it derives
+    from them. Memoised per process for NEWER_TTL seconds.
 
     Only items created since are read, so a plain precomputed read costs one small indexed query every
     NEWER_TTL seconds, and loads no model when there are none.
@@ -199,7 +200,7 @@ def newer_rows(tenant: Tenant, version: dict) -> tuple[list[str], list[np.ndarra
     key = (tenant.pk, version["id"])
     hit = _newer_memo.get(key)
     if hit is not None and hit[0] > time.monotonic():
-        return hit[1], hit[2]
+        return hit[1], hit[2], hit[3]
     since = ModelVersion.objects.filter(pk=version["id"]).values_list("created_at", flat=True).first()
     rows = (
         ItemEmbedding.objects.for_tenant(tenant).filter(item__is_deleted=False, item__created_at__gte=since)
@@ -209,17 +210,27 @@ def newer_rows(tenant: Tenant, version: dict) -> tuple[list[str], list[np.ndarra
     vectors = [np.frombuffer(bytes(vector), dtype=np.float32) for _, vector in rows]
     if len(_newer_memo) > 1000:
         _newer_memo.clear()
-    _newer_memo[key] = (time.monotonic() + NEWER_TTL, ids, vectors)
-    return ids, vectors
+    _newer_memo[key] = (time.monotonic() + NEWER_TTL, ids, vectors, {})
+    return ids, vectors, _newer_memo[key][3]
 
 
 def newer_items(tenant: Tenant, version: dict, model: Reranker) -> tuple[list[str], np.ndarray]:
     """Return the live items the version was not trained with that have a text embedding, and their
     (M, 384) vectors: the catalogue added since training (see newer_rows)."""
-    rows = [(i, v) for i, v in zip(*newer_rows(tenant, version)) if not model.knows(i)]
-    ids = [i for i, _ in rows]
-    matrix = np.stack([v for _, v in rows]) if rows else np.zeros((0, model.item_embeddings.shape[1]), dtype=np.float32)
-    return ids, matrix
+    return newer_derived(tenant, version, model)["items"]
+
+
+def newer_derived(tenant: Tenant, version: dict, model: Reranker) -> dict:
+    """Derive, once per memo refresh rather than per request (a version's model is one artifact), the
+    newer items the model does not know with their stacked vectors, and their digest (newer_stamp)."""
+    ids, vectors, derived = newer_rows(tenant, version)
+    if "items" not in derived:
+        rows = [(i, v) for i, v in zip(ids, vectors) if not model.knows(i)]
+        matrix = np.stack([v for _, v in rows]) if rows else np.zeros((0, model.item_embeddings.shape[1]), dtype=np.float32)
+        unknown_ids = [i for i, _ in rows]
+        derived["items"] = (unknown_ids, matrix)
+        derived["stamp"] = hashlib.sha1("\n".join(unknown_ids).encode()).hexdigest()[:12] if unknown_ids else ""
+    return derived
 
 
 def text_neighbours(
@@ -243,8 +254,7 @@ def text_neighbours(
 def newer_stamp(tenant: Tenant, version: dict, model: Reranker) -> str:
     """Return a short digest of the items added since training ("" when there are none): it names the
     lists re-scored with them, so a newly embedded item makes new ones."""
-    ids, _ = newer_items(tenant, version, model)
-    return hashlib.sha1("\n".join(ids).encode()).hexdigest()[:12] if ids else ""
+    return newer_derived(tenant, version, model)["stamp"]
 
 
 def with_newer(
