@@ -16,8 +16,9 @@ $(VENV)/.installed: requirements.txt
 demo: venv
 	bash platform/demo.sh
 
+# TEST_ARGS passes pytest options through (.ci/run leaves out the demo-stack test it already ran).
 test: venv
-	bash platform/test.sh
+	bash platform/test.sh $(TEST_ARGS)
 
 test-fast: venv
 	bash platform/test.sh -m "not slow"
