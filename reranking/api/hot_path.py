@@ -36,7 +36,7 @@ from tenants.throttling import decide
 from . import serving_serializers as s
 
 # What DRF's APIView adds to every response of this view (finalize_response).
-HEADERS = {"Allow": "GET, HEAD, OPTIONS"}
+HEADERS = {"Allow": "GET, POST, HEAD, OPTIONS"}
 
 
 # One instance, so its fields are built (deep-copied) once per process rather than per request;

@@ -71,14 +71,31 @@ class RecommendationsView(TenantAPIView):
 
         return functools.update_wrapper(view, drf_view)  # keeps cls, initkwargs, csrf_exempt for DRF tools
 
+    write_scope = Scope.READ  # POST only reads, like GET: its body is the query
+
     @extend_schema(parameters=[s.RecommendationsQuery], responses=s.ServedSerializer)
     def get(self, request, user_id: str | None = None):
         q, attributes = hot_path.recommendations_query(request)
+        return self.serve(request, q, hot_path.filters_of(q, attributes), hot_path.split_ids(q.get("context")), user_id)
+
+    @extend_schema(request=s.RecommendationsRequest, responses={200: s.ServedSerializer, 404: ErrorSerializer})
+    def post(self, request, user_id: str | None = None):
+        """The same list as GET, asked with a JSON body: an anonymous session's items as a list (`session`),
+        filters as JSON (`category` a list, `attributes` an object)."""
+        body = s.RecommendationsRequest(data=request.data)
+        body.is_valid(raise_exception=True)
+        d = body.validated_data
+        filters = {
+            "category": d.get("category") or None, "price_min": d.get("price_min"), "price_max": d.get("price_max"),
+            "in_stock": d["in_stock"], "attributes": dict(d.get("attributes") or {}),
+        }
+        return self.serve(request, d, filters, list(d.get("session") or []) or None, user_id)
+
+    def serve(self, request, q, filters: dict, context: list[str] | None, user_id: str | None) -> Response:
         user = self.stored_user
         served = run_serving(
             lambda: serving.recommend(
-                self.tenant, user, k=q["k"], page=q["page"], filters=hot_path.filters_of(q, attributes),
-                context=hot_path.split_ids(q.get("context")),
+                self.tenant, user, k=q["k"], page=q["page"], filters=filters, context=context,
                 explain=q["explain"], epsilon=request_epsilon(request, q.get("epsilon")), placement=q["placement"],
                 prefetched=getattr(request._request, "cache_prefetched", None), session_id=q.get("session_id"),
             ),

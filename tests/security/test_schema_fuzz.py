@@ -51,6 +51,8 @@ SKIP_POSITIVE = {
     "POST /api/v1/items/bulk/": "item_id must be unique within the batch (uniqueItems cannot say 'by one property')",
     "GET /api/v1/recommendations/": f"{CROSS_FIELD}: (page - 1) * k must stay under 200",
     "GET /api/v1/users/{user_id}/recommendations/": f"{CROSS_FIELD}: (page - 1) * k must stay under 200",
+    "POST /api/v1/recommendations/": f"{CROSS_FIELD}: (page - 1) * k must stay under 200; epsilon only under DP",
+    "POST /api/v1/users/{user_id}/recommendations/": f"{CROSS_FIELD}: (page - 1) * k must stay under 200",
     "GET /api/v1/items/{external_id}/similar/": f"{CROSS_FIELD}: price_min must not exceed price_max",
     "POST /api/v1/rerank/": f"{CROSS_FIELD}: user_id or recent_items, not both; epsilon only under DP",
     "POST /api/v1/rules/": f"{CROSS_FIELD}: params are validated per kind (reranking/rules.py)",

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from reranking.ml.artifact import Reranker
-from reranking.models import EndUser
+from reranking.models import EndUser, Item
 from reranking.services import precompute, serving
 from reranking.services.datasets import histories_for
 from reranking.services.ingest import ingest_events
@@ -60,3 +60,50 @@ def test_every_process_serves_a_user_who_just_acted_the_same_list(shop, user_id,
     ingest_events(shop.tenant, [{"user_id": user_id, "item_id": "TOY-002-1", "event_type": "click"}])
     third = shop.client.get(f"/api/v1/users/{user_id}/recommendations?k=10").json()
     assert "TOY-002-1" not in top(third)
+
+
+def test_a_session_posted_as_a_list_gets_the_list_its_context_query_gets(shop):
+    """POST /recommendations carries the session's items in the body (a cart, a long visit)."""
+    reader = shop.client_with("read")
+    posted = reader.post("/api/v1/recommendations", {"session": ["BOO-001-0", "BOO-001-1"], "k": 5}, format="json")
+    assert posted.status_code == 200, posted.content
+    asked = shop.client.get("/api/v1/recommendations?k=5&context=BOO-001-0,BOO-001-1").json()
+    assert posted.json()["strategy"] == "live"
+    assert top(posted.json()) == top(asked)
+    assert top(posted.json())[0] == "BOO-001-2"
+
+
+def test_a_posted_session_takes_filters_as_json(shop):
+    body = shop.client.post("/api/v1/recommendations", {
+        "session": ["BOO-001-0", "BOO-001-1"], "k": 10, "category": ["Toys"], "placement": "cart",
+    }, format="json").json()
+    assert body["placement"] == "cart" and len(body["items"]) == 10
+    categories = set(Item.objects.filter(tenant=shop.tenant, external_id__in=top(body)).values_list("category", flat=True))
+    assert categories == {"Toys"}
+
+
+def test_a_posted_user_request_is_the_users_list(shop, user_id):
+    posted = shop.client.post(f"/api/v1/users/{user_id}/recommendations", {"k": 10}, format="json").json()
+    asked = shop.client.get(f"/api/v1/users/{user_id}/recommendations?k=10").json()
+    assert posted["strategy"] == asked["strategy"] == "precomputed"
+    assert top(posted) == top(asked)
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"session": ["BOO-001-0"], "contxt": "x"}, "contxt"),
+    ({"session": "BOO-001-0"}, "session"),
+    ({"session": [f"i{n}" for n in range(201)]}, "session"),
+    ({"k": 0}, "k"),
+    ({"price_min": 5, "price_max": 1}, "price_min"),
+    ({"attributes": {" ": "x"}}, "attributes"),
+    ({"placement": "home page"}, "placement"),
+])
+def test_a_bad_posted_request_is_refused_naming_the_field(shop, body, field):
+    response = shop.client.post("/api/v1/recommendations", body, format="json")
+    assert response.status_code == 400, response.content
+    assert field in response.json()["error"]["detail"]
+
+
+def test_a_posted_request_for_an_unknown_user_is_a_404(shop):
+    response = shop.client.post("/api/v1/users/nobody-here/recommendations", {"k": 5}, format="json")
+    assert response.status_code == 404
