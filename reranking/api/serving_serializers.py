@@ -30,16 +30,16 @@ def PLACEMENT() -> PlacementField:
     )
 
 
-class RecommendationsQuery(serializers.Serializer):
+class ListOptions(serializers.Serializer):
+    """What GET and POST recommendations share: size, page, price and stock filters, placement, arm."""
+
     k = serializers.IntegerField(min_value=1, max_value=100, default=10)
     page = serializers.IntegerField(min_value=1, max_value=2 * MAX_K, default=1, help_text=f"(page - 1) * k must stay under {2 * MAX_K}.")
-    category = serializers.CharField(required=False, allow_blank=True, help_text="Comma-separated categories to keep.")
     price_min = serializers.FloatField(required=False)
     price_max = serializers.FloatField(required=False)
     in_stock = serializers.BooleanField(required=False, default=False)
-    context = serializers.CharField(required=False, allow_blank=True, help_text="Comma-separated item ids the user is looking at.")
     explain = serializers.BooleanField(required=False, default=False)
-    epsilon = serializers.FloatField(required=False, help_text="DP budget for this request (when DP is on).")
+    epsilon = serializers.FloatField(required=False, help_text="DP budget for this request (admin keys only, when DP is on).")
     placement = PLACEMENT()
     session_id = serializers.CharField(required=False, allow_blank=True, max_length=200,
                                        help_text="Anonymous visitor's session: keeps their A/B arm (empty: none).")
@@ -50,7 +50,12 @@ class RecommendationsQuery(serializers.Serializer):
         return data
 
 
-class RecommendationsRequest(RefuseUnknownFields, serializers.Serializer):
+class RecommendationsQuery(ListOptions):
+    category = serializers.CharField(required=False, allow_blank=True, help_text="Comma-separated categories to keep.")
+    context = serializers.CharField(required=False, allow_blank=True, help_text="Comma-separated item ids the user is looking at.")
+
+
+class RecommendationsRequest(RefuseUnknownFields, ListOptions):
     """POST recommendations: the GET query as a JSON body, with the session's items as a list."""
 
     session = serializers.ListField(
@@ -58,31 +63,16 @@ class RecommendationsRequest(RefuseUnknownFields, serializers.Serializer):
         help_text=f"Item ids the visitor viewed, oldest first (at most {MAX_SESSION}): the history an anonymous "
                   "list is scored from, as `?context=` is for GET.",
     )
-    k = serializers.IntegerField(min_value=1, max_value=100, default=10)
-    page = serializers.IntegerField(min_value=1, max_value=2 * MAX_K, default=1)
     category = serializers.ListField(child=serializers.CharField(max_length=200), required=False, max_length=100,
                                      help_text="Categories to keep.")
-    price_min = serializers.FloatField(required=False)
-    price_max = serializers.FloatField(required=False)
-    in_stock = serializers.BooleanField(required=False, default=False)
     attributes = serializers.DictField(child=serializers.CharField(max_length=200), required=False,
                                        help_text="Attribute filters {name: value}, as `attr.<name>=` is for GET.")
-    explain = serializers.BooleanField(required=False, default=False)
-    epsilon = serializers.FloatField(required=False, help_text="DP budget for this request (admin keys only).")
-    placement = PLACEMENT()
-    session_id = serializers.CharField(required=False, allow_blank=True, max_length=200,
-                                       help_text="Anonymous visitor's session: keeps their A/B arm (empty: none).")
 
     def validate_attributes(self, value: dict) -> dict:
         for name in value:
             if not str(name).strip():
                 raise serializers.ValidationError("Name each attribute: {\"<name>\": \"<value>\"}.")
         return value
-
-    def validate(self, data: dict) -> dict:
-        if data.get("price_min") is not None and data.get("price_max") is not None and data["price_min"] > data["price_max"]:
-            raise serializers.ValidationError({"price_min": "Must not exceed price_max."})
-        return data
 
 
 class ServedItemSerializer(serializers.Serializer):
