@@ -48,7 +48,8 @@ from .config import RerankerConfig
 from .data import Dataset, first_positions
 from .model import RerankerNet, gap_buckets, history_tensors
 from . import accounting
-from .private_first_stage import PrivateFirstStage, first_stage_release, fit_private_first_stage, sgd_sigma_for
+from .private_first_stage import (PrivateFirstStage, first_stage_release, fit_private_first_stage, run_epsilon,
+                                  sgd_sigma_for)
 from .sources import SOURCES
 
 FUSED_RANK = 2 * len(SOURCES) + 1  # feature column of the merged first-stage rank (see FirstStage.candidates)
@@ -258,10 +259,12 @@ def run_delta(config: RerankerConfig, n_users: int) -> float:
     return config.dp_delta or 1.0 / (10 * n_users)
 
 
-def end_to_end_first_stage(config: RerankerConfig, ds: Dataset, seqs: list[np.ndarray], text_nn) -> PrivateFirstStage:
+def end_to_end_first_stage(config: RerankerConfig, ds: Dataset, seqs: list[np.ndarray], text_nn,
+                           item_embeddings: np.ndarray) -> PrivateFirstStage:
     """Fit the private first stage of an end-to-end run on its share of dp_epsilon (private_first_stage.py)."""
     return fit_private_first_stage(
         config, ds.n_items, [ds.event_items[s] for s in seqs], [ds.timestamps[s] for s in seqs], text_nn,
+        item_embeddings,
         epsilon=config.dp_first_stage_share * config.dp_epsilon, delta=run_delta(config, len(seqs)),
     )
 
@@ -301,7 +304,7 @@ def fit_private(config: RerankerConfig, ds: Dataset, seqs: list[np.ndarray], lis
     else:  # end to end: sigma from the composition with the first stage; negatives by its noisy popularity
         sample_rate = 1.0 / len(loader)
         sigma = sgd_sigma_for(config.dp_epsilon, delta, first_stage_release(private_fs.sigma), sample_rate,
-                              config.dp_epochs * len(loader))
+                              config.dp_epochs * len(loader), config.dp_accountant)
         module, optimiser, loader = engine.make_private(
             module=module, optimizer=optimiser, data_loader=loader, noise_multiplier=sigma,
             max_grad_norm=config.dp_max_grad_norm, poisson_sampling=True, noise_generator=_secret_generator())
@@ -350,7 +353,7 @@ def fit_private(config: RerankerConfig, ds: Dataset, seqs: list[np.ndarray], lis
                "mode": "network", "components": [sgd]}
     if private_fs is not None:  # the whole run: first stage and DP-SGD composed (Rényi DP, accounting.py)
         first = first_stage_release(private_fs.sigma)
-        whole = accounting.composed_epsilon([first, accounting.Release(float("inf"), 1.0, (sgd,))], delta)  # = target
+        whole = run_epsilon([*first.components, sgd], delta, config.dp_accountant)  # = target
         privacy.update({"mode": "end_to_end", "network_epsilon": spent, "epsilon": whole,
                         "mechanism": privacy["mechanism"] + "; first stage: " + private_fs.report["mechanism"],
                         "first_stage": private_fs.report, "components": [*first.components, sgd]})
