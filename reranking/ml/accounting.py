@@ -141,4 +141,5 @@ def prv_epsilon(components: Sequence[dict], delta: float, eps_error: float = 0.0
     accountant.history = [(float(c["noise_multiplier"]), float(c["sample_rate"]), int(c["steps"])) for c in components]
     with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)  # log(1 - q) at q = 1 is -inf inside Opacus; handled there
+        warnings.simplefilter("ignore", UserWarning)  # its RDP domain bound: "optimal order is the largest alpha"
         return float(accountant.get_epsilon(delta=delta, eps_error=eps_error))

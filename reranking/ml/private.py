@@ -287,6 +287,11 @@ def fit_private(config: RerankerConfig, ds: Dataset, seqs: list[np.ndarray], lis
     delta = run_delta(config, n_users)
     batch = max(1, min(config.dp_batch_users, n_users))
     dp_net = prepare_private_net(net).to(device)
+    if private_fs is not None and config.dp_end_to_end_wide_only:
+        # End to end, the full network's noisy steps pulled the ranking below its prior (EXPERIMENTS.md): only the
+        # wide path (one weight per first-stage feature) learns, i.e. DP-SGD re-weights the private sources.
+        for name, p in dp_net.named_parameters():
+            p.requires_grad_(name.startswith("scorer.feature_linear."))
     module = UserLoss(dp_net, config.list_weight)
     optimiser = torch.optim.Adam([p for p in module.parameters() if p.requires_grad], lr=config.dp_lr)
     # Which users a step samples and the noise it adds must be unpredictable: both generators are seeded from
@@ -351,10 +356,11 @@ def fit_private(config: RerankerConfig, ds: Dataset, seqs: list[np.ndarray], lis
                "users": n_users, "max_examples_per_user": cap, "per_sample_gradient_rows": rows_seen,
                "trainable_parameters": sum(p.numel() for p in dp_net.parameters() if p.requires_grad),
                "mode": "network", "components": [sgd]}
-    if private_fs is not None:  # the whole run: first stage and DP-SGD composed (Rényi DP, accounting.py)
+    if private_fs is not None:  # the whole run: first stage and DP-SGD composed (private_first_stage.run_epsilon)
         first = first_stage_release(private_fs.sigma)
         whole = run_epsilon([*first.components, sgd], delta, config.dp_accountant)  # = target
         privacy.update({"mode": "end_to_end", "network_epsilon": spent, "epsilon": whole,
+                        "accountant": "exact Gaussian + PRV" if config.dp_accountant == "prv" else "RDP",
                         "mechanism": privacy["mechanism"] + "; first stage: " + private_fs.report["mechanism"],
                         "first_stage": private_fs.report, "components": [*first.components, sgd]})
     return standard_state(dp_net), history, privacy
