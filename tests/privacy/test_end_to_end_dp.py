@@ -10,6 +10,7 @@ from scipy import stats
 from reranking.ml import accounting
 from reranking.ml import private_first_stage as pfs
 from reranking.ml.config import RerankerConfig
+from reranking.ml.sources import N_FEATURES
 
 CONFIG = RerankerConfig(dp_events_per_user=6, dp_popularity_events=9, dp_transition_window=3)
 N_CLUSTERS = 4
@@ -135,12 +136,14 @@ def test_an_end_to_end_run_reports_one_composed_epsilon_within_target():
     ds = make_walk_dataset(n_users=150, seed=4)
     config = small_config(dp_epsilon=4.0, dp_epochs=2, dp_batch_users=50, max_examples_per_user=4, train_list_size=16,
                           max_history=12, d_model=16, n_negatives=32, max_epochs=1, dp_accountant="rdp",
-                          dp_mode="end_to_end", dp_items=100)
+                          dp_mode="end_to_end", dp_clusters=8)
     result = train(ds, config, item_embeddings=random_embeddings(ds.n_items))
     p = result.metrics["privacy"]
     assert p["mode"] == "end_to_end" and 3.8 < p["epsilon"] <= 4.0
     assert p["first_stage"]["epsilon"] == pytest.approx(3.6, abs=0.05)  # dp_first_stage_share 0.9
     assert p["network_epsilon"] < p["epsilon"]
+    assert p["first_stage"]["clusters"] <= 8 and p["first_stage"]["releases"] == 2
+    assert p["trainable_parameters"] == N_FEATURES + 2, "end to end, DP-SGD trains the wide path only"
     assert [c["sample_rate"] for c in p["components"]][0] == 1.0 and len(p["components"]) == 2
     composed = accounting.composed_epsilon([accounting.Release(float("inf"), 1.0, tuple(p["components"]))], p["delta"])
     assert composed == pytest.approx(p["epsilon"])  # the ledger (RDP, as this run) composes it to the same epsilon
