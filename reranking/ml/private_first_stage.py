@@ -212,15 +212,16 @@ def fit_private_first_stage(config: RerankerConfig, n_items: int, seqs: list[np.
     # Items whose noisy popularity is within the noise are nobody's favourites as far as we can tell: 0.
     pop = np.where(counts.popularity > cut, counts.popularity, 0.0)
     trans_idx, trans_sim = cluster_neighbours(counts, config.knn_neighbours)
+    first = min((float(t.min()) for t in stamps if len(t)), default=0.0)
     state = {
         "popularity": pop.astype(np.float32),
         "knn_idx": np.zeros((n_items, 1), np.int32), "knn_sim": np.zeros((n_items, 1), np.float32),
         "trans_idx": trans_idx, "trans_sim": trans_sim,
         "als_items": np.zeros((n_items, config.als_factors), np.float32),
         "als_gram": np.zeros((config.als_factors, config.als_factors), np.float32),
-        # One popularity snapshot valid from any time on (a snapshot dated at the last event ranked nothing
-        # for queries before it: every evaluation and training query).
-        "pop_times": np.array([-np.inf]), "pop_matrix": pop.astype(np.float32)[None, :],
+        # One popularity snapshot, dated at the FIRST event so that every query sees it (dated at the last
+        # event, it ranked nothing for any earlier query: every evaluation and training query).
+        "pop_times": np.array([first]), "pop_matrix": pop.astype(np.float32)[None, :],
         "text_idx": text_nn[0], "text_sim": text_nn[1],
     }
     spent = run_epsilon(list(first_stage_release(sigma).components), delta, config.dp_accountant)

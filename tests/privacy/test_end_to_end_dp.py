@@ -172,3 +172,20 @@ def test_the_tenant_option_trains_end_to_end_and_the_ledger_composes_both_parts(
     expected = accounting.composed_epsilon([accounting.Release(float("inf"), 1.0, (first, sgd))], 1e-6)
     assert privacy_budget.summary(alice.tenant).spent_epsilon == pytest.approx(expected)
     assert PrivacyRelease.objects.count() == 1
+
+
+def test_the_private_first_stage_ranks_by_noisy_popularity_at_any_query_time():
+    """The "recent popularity" source of an end-to-end fit is the noisy popularity for every query, early ones too."""
+    from reranking.ml.sources import Queries
+
+    n_items = 30
+    seqs = random_users(200, n_items, seed=2)
+    stamps = [np.arange(len(s), dtype=float) + 1000.0 * u for u, s in enumerate(seqs)]
+    emb = np.random.default_rng(0).normal(size=(n_items, 8))
+    text_nn = (np.zeros((n_items, 1), np.int32), np.zeros((n_items, 1), np.float32))
+    fit = pfs.fit_private_first_stage(dataclasses.replace(CONFIG, dp_clusters=4), n_items, seqs, stamps, text_nn, emb,
+                                      epsilon=8.0, delta=1e-5, rng=np.random.default_rng(0))
+    assert fit.report["releases"] == 2 and fit.report["epsilon"] <= 8.0
+    scores = fit.first_stage.source_scores(Queries([seqs[0][:1]], [stamps[0][:1]], np.array([stamps[0][0]])))
+    assert np.allclose(scores["recent_popularity"][0].numpy(), fit.popularity) and fit.popularity.any()
+    assert not fit.first_stage.state["knn_sim"].any() and fit.first_stage.state["trans_sim"].any()
