@@ -18,7 +18,9 @@ Choices that keep the noise small: item id embeddings are frozen at zero (items 
 the public MiniLM text embeddings through a frozen projection: 119k trainable weights instead of 768k on
 ml-latest-small), and the wide feature path
 starts from the merged first-stage order (a data-independent prior), so the noisy network refines the
-fused candidate order instead of learning it from scratch.
+fused candidate order instead of learning it from scratch. End to end (`dp_end_to_end_wide_only`), only the wide
+path trains (one weight per first-stage feature): there, DP-SGD on the whole network pulled the ranking below
+its own prior (reranking/ml/EXPERIMENTS.md), while 16 weights see little noise per step.
 
 Randomness: Poisson sampling of users and the Gaussian noise use torch generators seeded from the OS's
 entropy (secrets), so two runs with the same config.seed differ. Opacus' secure_mode (torchcsprng) is not
