@@ -171,8 +171,9 @@ def summarise(rows: list[dict], png: str) -> None:
             fs = r["privacy"].get("first_stage", {})
             print(f"{r['setting']}: whole-run epsilon {r['epsilon_spent']:.2f} = first stage "
                   f"{fs.get('epsilon', 0):.2f} "
-                  f"(sigma {fs.get('noise_multiplier', 0):.2f}) + DP-SGD (sigma {r['noise_multiplier']:.2f}), "
-                  f"composed with Renyi DP; merged candidates NDCG@10 {r['candidates_ndcg@10']:.4f}")
+                  f"(sigma {fs.get('noise_multiplier', 0):.2f}, {fs.get('clusters', '?')} text clusters) + DP-SGD (sigma "
+                  f"{r['noise_multiplier']:.2f}), composed with the {r['privacy'].get('accountant', 'PRV')} accountant; "
+                  f"its private merged candidates alone NDCG@10 {r['candidates_ndcg@10']:.4f}")
     print("timings are wall-clock; on a shared machine compare ratios, not seconds")
     with open(png[:-4] + ".json", "w", encoding="utf-8") as f:
         json.dump(rows, f, indent=2, default=float)

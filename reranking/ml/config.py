@@ -75,18 +75,29 @@ class RerankerConfig:
     # "network": DP-SGD on the network only (the first stage is exact); "end_to_end": the first stage's counts
     # are private too and dp_epsilon is the whole run's (private_first_stage.py)
     dp_mode: str = "network"
-    # end to end: each user's last this many events feed the first stage (fewer: each counts more against the
-    # noise; 8 beat 16, 32 and 64 on ml-latest-small validation)
-    dp_events_per_user: int = 8
-    dp_items: int = 300  # end to end: co-occurrence and transitions among the items of highest noisy popularity
+    # end to end: each user's last this many events feed the cluster transitions (32 beat 8 on ml-latest-small
+    # validation at sigma 1.5: more of a user's transitions at a smaller weight each, cells shared by many users)
+    dp_events_per_user: int = 32
+    # end to end: each user's last this many events feed popularity (128 kept 0.016 validation NDCG@10 at sigma
+    # 1.5-4.5, where 8 fell to 0.013-0.001; the norm of one user spreads thinner but every count is larger)
+    dp_popularity_events: int = 128
+    dp_clusters: int = 64  # end to end: transitions are counted between k-means clusters of the public text embeddings
+    # end to end: above this first-stage noise multiplier the clusters shrink as 1/sigma (fewer, fuller cells): on
+    # ml-latest-small validation 16 clusters beat 64 at sigma 4.8 (epsilon 1), 64 beat 32 and 128 at sigma 0.8-1.3
+    dp_cluster_sigma: float = 1.5
     dp_transition_window: int = 1  # end to end: only the next event counts (longer windows spread the user's norm)
-    dp_first_stage_share: float = 0.5  # end to end: the first stage alone spends this share of dp_epsilon
-    dp_neighbour_z: float = 3.0  # end to end: a pair enters a neighbour list only above this many noise sigmas
-    # end to end: fusion weights. The noisy count sources add little on small tenants while the (public) text
-    # source keeps its full strength: text 1.0 and counts 0.3 matched text alone (0.0211) on ml-latest-small
-    # validation where the default weights fell to 0.0138 at first-stage epsilon 4
+    # end to end: the first stage alone spends this share of dp_epsilon. The DP-SGD network adds nothing
+    # measurable on top of its prior at 610 users (EXPERIMENTS.md), so the first stage gets most of it
+    dp_first_stage_share: float = 0.9
+    # end to end: DP-SGD trains only the wide path (a weight per first-stage feature, from the fused-order prior).
+    # With the whole network at epsilon 8 (DP-SGD sigma 1.65) test NDCG@10 fell from the prior's 0.0306 to 0.0237
+    dp_end_to_end_wide_only: bool = True
+    dp_neighbour_z: float = 3.0  # end to end: an item's noisy popularity counts only above this many noise sigmas
+    # end to end: fusion weights. Item-kNN and ALS are not fitted; the private transition source (text-cluster
+    # Markov chain) and the public text source at equal weight beat text-heavy (.3/1) and transition-heavy (1/.5)
+    # fusion on ml-latest-small validation at sigma 0.8 (0.0299 vs 0.0236 / 0.0270)
     dp_source_weights: dict[str, float] = field(
-        default_factory=lambda: {"transition": 0.3, "item_knn": 0.3, "als": 0.0, "text": 1.0, "recent_popularity": 0.3}
+        default_factory=lambda: {"transition": 1.0, "item_knn": 0.0, "als": 0.0, "text": 1.0, "recent_popularity": 0.3}
     )
 
     # --- model selection (selection.py) ---

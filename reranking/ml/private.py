@@ -18,7 +18,9 @@ Choices that keep the noise small: item id embeddings are frozen at zero (items 
 the public MiniLM text embeddings through a frozen projection: 119k trainable weights instead of 768k on
 ml-latest-small), and the wide feature path
 starts from the merged first-stage order (a data-independent prior), so the noisy network refines the
-fused candidate order instead of learning it from scratch.
+fused candidate order instead of learning it from scratch. End to end (`dp_end_to_end_wide_only`), only the wide
+path trains (one weight per first-stage feature): there, DP-SGD on the whole network pulled the ranking below
+its own prior (reranking/ml/EXPERIMENTS.md), while 16 weights see little noise per step.
 
 Randomness: Poisson sampling of users and the Gaussian noise use torch generators seeded from the OS's
 entropy (secrets), so two runs with the same config.seed differ. Opacus' secure_mode (torchcsprng) is not
@@ -48,7 +50,8 @@ from .config import RerankerConfig
 from .data import Dataset, first_positions
 from .model import RerankerNet, gap_buckets, history_tensors
 from . import accounting
-from .private_first_stage import PrivateFirstStage, first_stage_release, fit_private_first_stage, sgd_sigma_for
+from .private_first_stage import (PrivateFirstStage, first_stage_release, fit_private_first_stage, run_epsilon,
+                                  sgd_sigma_for)
 from .sources import SOURCES
 
 FUSED_RANK = 2 * len(SOURCES) + 1  # feature column of the merged first-stage rank (see FirstStage.candidates)
@@ -258,10 +261,12 @@ def run_delta(config: RerankerConfig, n_users: int) -> float:
     return config.dp_delta or 1.0 / (10 * n_users)
 
 
-def end_to_end_first_stage(config: RerankerConfig, ds: Dataset, seqs: list[np.ndarray], text_nn) -> PrivateFirstStage:
+def end_to_end_first_stage(config: RerankerConfig, ds: Dataset, seqs: list[np.ndarray], text_nn,
+                           item_embeddings: np.ndarray) -> PrivateFirstStage:
     """Fit the private first stage of an end-to-end run on its share of dp_epsilon (private_first_stage.py)."""
     return fit_private_first_stage(
         config, ds.n_items, [ds.event_items[s] for s in seqs], [ds.timestamps[s] for s in seqs], text_nn,
+        item_embeddings,
         epsilon=config.dp_first_stage_share * config.dp_epsilon, delta=run_delta(config, len(seqs)),
     )
 
@@ -284,6 +289,11 @@ def fit_private(config: RerankerConfig, ds: Dataset, seqs: list[np.ndarray], lis
     delta = run_delta(config, n_users)
     batch = max(1, min(config.dp_batch_users, n_users))
     dp_net = prepare_private_net(net).to(device)
+    if private_fs is not None and config.dp_end_to_end_wide_only:
+        # End to end, the full network's noisy steps pulled the ranking below its prior (EXPERIMENTS.md): only the
+        # wide path (one weight per first-stage feature) learns, i.e. DP-SGD re-weights the private sources.
+        for name, p in dp_net.named_parameters():
+            p.requires_grad_(name.startswith("scorer.feature_linear."))
     module = UserLoss(dp_net, config.list_weight)
     optimiser = torch.optim.Adam([p for p in module.parameters() if p.requires_grad], lr=config.dp_lr)
     # Which users a step samples and the noise it adds must be unpredictable: both generators are seeded from
@@ -301,7 +311,7 @@ def fit_private(config: RerankerConfig, ds: Dataset, seqs: list[np.ndarray], lis
     else:  # end to end: sigma from the composition with the first stage; negatives by its noisy popularity
         sample_rate = 1.0 / len(loader)
         sigma = sgd_sigma_for(config.dp_epsilon, delta, first_stage_release(private_fs.sigma), sample_rate,
-                              config.dp_epochs * len(loader))
+                              config.dp_epochs * len(loader), config.dp_accountant)
         module, optimiser, loader = engine.make_private(
             module=module, optimizer=optimiser, data_loader=loader, noise_multiplier=sigma,
             max_grad_norm=config.dp_max_grad_norm, poisson_sampling=True, noise_generator=_secret_generator())
@@ -348,10 +358,11 @@ def fit_private(config: RerankerConfig, ds: Dataset, seqs: list[np.ndarray], lis
                "users": n_users, "max_examples_per_user": cap, "per_sample_gradient_rows": rows_seen,
                "trainable_parameters": sum(p.numel() for p in dp_net.parameters() if p.requires_grad),
                "mode": "network", "components": [sgd]}
-    if private_fs is not None:  # the whole run: first stage and DP-SGD composed (Rényi DP, accounting.py)
+    if private_fs is not None:  # the whole run: first stage and DP-SGD composed (private_first_stage.run_epsilon)
         first = first_stage_release(private_fs.sigma)
-        whole = accounting.composed_epsilon([first, accounting.Release(float("inf"), 1.0, (sgd,))], delta)  # = target
+        whole = run_epsilon([*first.components, sgd], delta, config.dp_accountant)  # = target
         privacy.update({"mode": "end_to_end", "network_epsilon": spent, "epsilon": whole,
+                        "accountant": "exact Gaussian + PRV" if config.dp_accountant == "prv" else "RDP",
                         "mechanism": privacy["mechanism"] + "; first stage: " + private_fs.report["mechanism"],
                         "first_stage": private_fs.report, "components": [*first.components, sgd]})
     return standard_state(dp_net), history, privacy

@@ -1,30 +1,34 @@
 """End-to-end DP training: a user-level private first stage, composed with DP-SGD into one run's epsilon.
 
-Unit of privacy: the user (adding or removing one user's events). Three statistics are learnt from events,
-each released once with the Gaussian mechanism (Dwork & Roth 2014, App. A; its Rényi DP α/(2σ²) from
-Mironov 2017):
+Unit of privacy: the user (adding or removing one user's events). Two statistics are learnt from events,
+each released once with the Gaussian mechanism (Dwork & Roth 2014, App. A):
 
-1. Contribution bounding: each user keeps only their last m = `dp_events_per_user` events.
-2. Popularity: each user adds the indicator vector of their distinct items, scaled to L2 norm at most 1.
-3. Co-occurrence: each user adds the indicator of ordered pairs (i, j), i != j, of their distinct items
-   (within the item universe, below), scaled to L2 norm at most 1.
-4. Transitions: each user adds weight 1/d for item j coming d <= `transition_window` events after item i
-   (within the universe), the user's whole matrix scaled to L2 norm at most 1.
+1. Popularity: each user adds the indicator vector of the distinct items among their last
+   `dp_popularity_events` events, scaled to L2 norm at most 1.
+2. Cluster transitions: items are grouped into `dp_clusters` clusters by k-means on their public text
+   embeddings (catalogue data, no user data; seeded by config.seed). Each user adds the (K, K) counts of
+   "an event in cluster a followed, d <= `dp_transition_window` events later, by one in cluster b" (weight 1/d)
+   over their last `dp_events_per_user` events, the user's whole matrix scaled to L2 norm at most 1.
 
 Sensitivity: adding or removing one user changes each released sum by a vector of L2 norm at most 1, so
 Gaussian noise N(0, σ²) on EVERY entry (zeros included) makes each release a Gaussian mechanism with
-sensitivity 1 and noise multiplier σ. The item universe for (3) and (4) is the `dp_items` items of highest
-NOISY popularity (post-processing of release 2, free). Everything else is post-processing: neighbour
-lists (co-occurrence divided by the square root of the neighbour's noisy popularity, as cosine does),
-transition lists, the tie-breaking popularity and the "recent popularity" source (the noisy popularity).
-ALS is not fitted (its factors are zeros, so it ranks nothing). Item text embeddings are public
-(catalogue data, not user data) and stay as they are.
+sensitivity 1 and noise multiplier σ. Everything else is post-processing (free): the transition source's
+neighbour lists (for an item in cluster a, the items j ranked by P(cluster of j | a) times j's share of its
+cluster's noisy popularity: a class-based Markov chain, Brown et al. 1992), the tie-breaking popularity and
+the "recent popularity" source (the noisy popularity). ALS and item-kNN are not fitted (their tables are
+empty, so they rank nothing). Item text embeddings are public and stay as they are.
 
-Budget: σ of the first stage is set so that its three releases alone spend `dp_first_stage_share` of the
-target epsilon; then DP-SGD's noise multiplier is the smallest that keeps the composition of both (Rényi DP,
-reranking/ml/accounting.py) at or under the target. The training lists and the negative sampler of DP-SGD
-read only the released first stage and the user's own events, so the run is an adaptive composition of
-the two mechanisms: the composed epsilon is the whole run's.
+Why clusters and not item pairs: one user's unit of L2 norm spread over item pairs leaves each pair far
+below the noise unless dozens of users share it; with 610 users (ml-latest-small) item-level co-occurrence
+and transitions fell to 0.003-0.005 validation NDCG@10 at σ >= 1.5 (and only reached 0.022-0.029 without any
+noise, after bounding), while 64 text clusters keep 0.026 at σ 1.5 (reranking/ml/EXPERIMENTS.md).
+
+Budget: σ of the first stage is set so that its two releases alone spend `dp_first_stage_share` of the target
+epsilon; then DP-SGD's noise multiplier is the smallest that keeps the composition of both at or under the
+target. With the default PRV accountant the Gaussian releases are accounted exactly (μ-GDP, Balle & Wang 2018)
+and composed with DP-SGD by Opacus' PRV accountant; "rdp" uses Rényi DP (reranking/ml/accounting.py). The
+training lists and the negative sampler of DP-SGD read only the released first stage and the user's own
+events, so the run is an adaptive composition of the two mechanisms: the composed epsilon is the whole run's.
 
 NOTE: the production first stage of an end-to-end run is this same private fit (on every event except each
 user's last two, held out for validation and test): refitting on everything would be a second release.
@@ -33,17 +37,17 @@ from __future__ import annotations
 
 import math
 import secrets
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 
 from . import accounting
 from .config import RerankerConfig
 from .sources import FirstStage
 
-RELEASES = 3  # popularity, co-occurrence, transitions
+RELEASES = 2  # popularity, cluster transitions
 
 
 def secret_rng() -> np.random.Generator:
@@ -66,41 +70,30 @@ def popularity_sum(seqs: list[np.ndarray], n_items: int) -> np.ndarray:
     return out
 
 
-def cooccurrence_sum(seqs: list[np.ndarray], universe: np.ndarray, n_items: int) -> np.ndarray:
-    """Return (U, U): sum over users of their ordered distinct-pair indicator in the universe, L2 norm 1 each."""
-    position = np.full(n_items, -1)
-    position[universe] = np.arange(len(universe))
-    out = np.zeros((len(universe), len(universe)))
-    for s in seqs:
-        local = np.unique(position[s])
-        local = local[local >= 0]
-        n = len(local)
-        if n >= 2:
-            block = np.ix_(local, local)
-            out[block] += 1.0 / math.sqrt(n * (n - 1))
-            out[local, local] -= 1.0 / math.sqrt(n * (n - 1))  # no (i, i) pairs
-    return out
+def text_clusters(item_embeddings: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Return (n_items,) cluster labels: k-means (k-means++ start) on the L2-normalised public text embeddings."""
+    from scipy.cluster.vq import kmeans2
+
+    x = np.asarray(item_embeddings, dtype=np.float64)
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    k = max(1, min(k, len(x)))
+    with warnings.catch_warnings():  # "one of the clusters is empty": harmless, it stays empty
+        warnings.simplefilter("ignore")
+        _, labels = kmeans2(x, k, seed=seed, minit="++")
+    return labels.astype(np.int64)
 
 
-def transition_sum(seqs: list[np.ndarray], universe: np.ndarray, n_items: int, window: int) -> np.ndarray:
-    """Return (U, U): sum over users of their 1/d successor weights in the universe, each user's clipped to L2 norm 1."""
-    position = np.full(n_items, -1)
-    position[universe] = np.arange(len(universe))
-    size = len(universe)
-    out = np.zeros((size, size))
+def cluster_transition_sum(seqs: list[np.ndarray], labels: np.ndarray, n_clusters: int, window: int) -> np.ndarray:
+    """Return (K, K): sum over users of their 1/d cluster-successor weights, each user's matrix clipped to L2 norm 1."""
+    out = np.zeros((n_clusters, n_clusters))
     for s in seqs:
-        local = position[s]
-        rows, cols, vals = [], [], []
-        for d in range(1, min(window, len(local) - 1) + 1):
-            a, b = local[:-d], local[d:]
-            keep = (a >= 0) & (b >= 0) & (a != b)
-            rows.append(a[keep]); cols.append(b[keep]); vals.append(np.full(int(keep.sum()), 1.0 / d))
-        if not rows or not sum(len(r) for r in rows):
-            continue
-        user = sp.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(size, size))
-        user.sum_duplicates()  # one entry per (i, j): the fancy-indexed add below then adds each once
-        norm = float(np.sqrt((user.data ** 2).sum()))
-        out[user.row, user.col] += user.data / max(1.0, norm)
+        c = labels[s]
+        user = np.zeros((n_clusters, n_clusters))
+        for d in range(1, min(window, len(c) - 1) + 1):
+            np.add.at(user, (c[:-d], c[d:]), 1.0 / d)
+        norm = float(np.sqrt((user ** 2).sum()))
+        if norm > 0:
+            out += user / max(1.0, norm)
     return out
 
 
@@ -129,34 +122,50 @@ def first_stage_release(sigma: float, releases: int = RELEASES) -> accounting.Re
     return gaussian_release(sigma, 1.0, releases)
 
 
-def sigma_for(epsilon: float, delta: float, releases: int) -> float:
+def run_epsilon(components: list[dict], delta: float, accountant: str = "prv") -> float:
+    """Return the ε of one run's Gaussian components: exact / PRV with "prv", Rényi DP with "rdp" (faster, looser).
+
+    With "prv", plain Gaussian releases alone (sample rate 1) get the exact Gaussian-mechanism ε
+    (accounting.gaussian_epsilon); anything with DP-SGD in it is composed by Opacus' PRV accountant.
+    """
+    if accountant == "rdp":
+        return accounting.composed_epsilon([accounting.Release(float("inf"), 1.0, tuple(components))], delta)
+    if all(c["sample_rate"] == 1.0 for c in components):
+        steps = sum(int(c["steps"]) for c in components)
+        # k Gaussians at σ_i compose to one with μ² = Σ k_i / σ_i²: express it as `steps` releases at one σ.
+        mu2 = sum(int(c["steps"]) / float(c["noise_multiplier"]) ** 2 for c in components)
+        return accounting.gaussian_epsilon(math.sqrt(steps / mu2), steps, delta)
+    return accounting.prv_epsilon(components, delta)
+
+
+def sigma_for(epsilon: float, delta: float, releases: int, accountant: str = "prv") -> float:
     """Return the smallest σ whose `releases` Gaussian releases at sensitivity 1 compose to <= epsilon."""
-    return smallest_sigma(lambda s: accounting.composed_epsilon([first_stage_release(s, releases)], delta), epsilon)
+    return smallest_sigma(
+        lambda s: run_epsilon(list(first_stage_release(s, releases).components), delta, accountant), epsilon)
 
 
-def sgd_sigma_for(target: float, delta: float, first: accounting.Release, sample_rate: float, steps: int) -> float:
+def sgd_sigma_for(target: float, delta: float, first: accounting.Release, sample_rate: float, steps: int,
+                  accountant: str = "prv") -> float:
     """Return the smallest DP-SGD noise multiplier keeping first stage + DP-SGD at or under `target`."""
     return smallest_sigma(
-        lambda s: accounting.composed_epsilon([first, gaussian_release(s, sample_rate, steps)], delta), target, 0.1, 200.0)
+        lambda s: run_epsilon([*first.components, *gaussian_release(s, sample_rate, steps).components], delta,
+                              accountant), target, 0.1, 200.0)
 
 
 @dataclass
 class NoisyCounts:
     popularity: np.ndarray  # (n_items,) the exact sum plus N(0, σ²) per item
-    universe: np.ndarray  # (U,) item indices, the U of highest noisy popularity (sorted)
-    cooccurrence: np.ndarray  # (U, U)
-    transitions: np.ndarray  # (U, U)
+    labels: np.ndarray  # (n_items,) public text cluster of each item
+    transitions: np.ndarray  # (K, K) cluster transitions plus N(0, σ²) per entry
 
 
 def noisy_counts(config: RerankerConfig, n_items: int, seqs: list[np.ndarray], sigma: float,
-                 rng: np.random.Generator) -> NoisyCounts:
-    """Release the three bounded sums with Gaussian noise σ on every entry (steps 1-4 of the module docstring)."""
-    seqs = bounded(seqs, config.dp_events_per_user)
-    pop = gaussian(popularity_sum(seqs, n_items), sigma, rng)
-    universe = np.sort(np.argsort(-pop, kind="stable")[: min(config.dp_items, n_items)])
-    co = gaussian(cooccurrence_sum(seqs, universe, n_items), sigma, rng)
-    trans = gaussian(transition_sum(seqs, universe, n_items, config.dp_transition_window), sigma, rng)
-    return NoisyCounts(pop, universe, co, trans)
+                 rng: np.random.Generator, labels: np.ndarray) -> NoisyCounts:
+    """Release the two bounded sums with Gaussian noise σ on every entry (see the module docstring)."""
+    pop = gaussian(popularity_sum(bounded(seqs, config.dp_popularity_events), n_items), sigma, rng)
+    k = int(labels.max()) + 1 if len(labels) else 1
+    trans = cluster_transition_sum(bounded(seqs, config.dp_events_per_user), labels, k, config.dp_transition_window)
+    return NoisyCounts(pop, labels, gaussian(trans, sigma, rng))
 
 
 @dataclass
@@ -167,51 +176,57 @@ class PrivateFirstStage:
     report: dict
 
 
-def _top_neighbours(matrix: np.ndarray, universe: np.ndarray, n_items: int, k: int,
-                    floor: float) -> tuple[np.ndarray, np.ndarray]:
-    """Return (n_items, k) neighbour indices and similarities; items outside the universe get none (0, 0.0).
+def cluster_neighbours(counts: NoisyCounts, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return (n_items, k) successor lists: for an item in cluster a, items j by P(cluster(j) | a) * share(j).
 
-    Entries at or below `floor` (a few noise standard deviations) are dropped: with thousands of pure-noise
-    entries per row, the largest ones would otherwise be noise, not neighbours.
+    P(b | a) is row a of the noisy transition matrix clipped at 0 and normalised; share(j) is j's part of its
+    cluster's noisy popularity (clipped at 0). Post-processing of the two releases.
     """
-    k = max(1, min(k, len(universe) - 1))
-    idx = np.zeros((n_items, k), dtype=np.int32)
-    sim = np.zeros((n_items, k), dtype=np.float32)
-    block = torch.from_numpy(matrix.astype(np.float32))
-    block[block <= floor] = 0.0
-    block.fill_diagonal_(-float("inf"))
-    vals, top = torch.topk(block, k, dim=1)
-    idx[universe] = universe[top.numpy()]
-    sim[universe] = vals.clamp(min=0).numpy()
-    return idx, sim
+    labels = counts.labels
+    n_items = len(labels)
+    n_clusters = counts.transitions.shape[0]
+    t = np.maximum(counts.transitions, 0.0)
+    p = t / np.maximum(t.sum(1, keepdims=True), 1e-12)  # (K, K)
+    pop = np.maximum(counts.popularity, 0.0)
+    total = np.bincount(labels, weights=pop, minlength=n_clusters)
+    share = pop / np.maximum(total[labels], 1e-12)  # (I,)
+    k = max(1, min(k, n_items - 1))
+    vals, top = torch.topk(torch.from_numpy((p[:, labels] * share[None, :]).astype(np.float32)), k, dim=1)  # (K, k)
+    return top.numpy().astype(np.int32)[labels], vals.clamp(min=0).numpy()[labels]
+
+
+def cluster_count(config: RerankerConfig, sigma: float) -> int:
+    """Return K: `dp_clusters`, shrunk as 1/σ above `dp_cluster_sigma` (depends on ε and δ only, not on data)."""
+    return max(2, min(config.dp_clusters, round(config.dp_clusters * config.dp_cluster_sigma / sigma)))
 
 
 def fit_private_first_stage(config: RerankerConfig, n_items: int, seqs: list[np.ndarray], stamps: list[np.ndarray],
-                            text_nn, epsilon: float, delta: float,
+                            text_nn, item_embeddings: np.ndarray, epsilon: float, delta: float,
                             rng: np.random.Generator | None = None) -> PrivateFirstStage:
     """Fit the first stage with user-level DP at `epsilon` (this stage alone); see the module docstring."""
     rng = rng or secret_rng()
-    sigma = sigma_for(epsilon, delta, RELEASES)
-    counts = noisy_counts(config, n_items, seqs, sigma, rng)
-    cut = config.dp_neighbour_z * sigma  # a sum must stand this far above pure noise to count
+    sigma = sigma_for(epsilon, delta, RELEASES, config.dp_accountant)
+    labels = text_clusters(item_embeddings, cluster_count(config, sigma), config.seed)
+    counts = noisy_counts(config, n_items, seqs, sigma, rng, labels)
+    cut = config.dp_neighbour_z * sigma  # a popularity must stand this far above pure noise to rank
     # Items whose noisy popularity is within the noise are nobody's favourites as far as we can tell: 0.
     pop = np.where(counts.popularity > cut, counts.popularity, 0.0)
-    universe, co, trans = counts.universe, counts.cooccurrence, counts.transitions
-    scale = np.sqrt(np.maximum(pop[universe], max(1.0, sigma)))  # cosine-like damping of popular neighbours
-    knn_idx, knn_sim = _top_neighbours(np.where(co > cut, co, 0.0) / scale[None, :], universe, n_items,
-                                       config.knn_neighbours, 0.0)
-    trans_idx, trans_sim = _top_neighbours(trans, universe, n_items, config.knn_neighbours, cut)
-    last = max((float(t.max()) for t in stamps if len(t)), default=0.0)
+    trans_idx, trans_sim = cluster_neighbours(counts, config.knn_neighbours)
+    first = min((float(t.min()) for t in stamps if len(t)), default=0.0)
     state = {
         "popularity": pop.astype(np.float32),
-        "knn_idx": knn_idx, "knn_sim": knn_sim, "trans_idx": trans_idx, "trans_sim": trans_sim,
+        "knn_idx": np.zeros((n_items, 1), np.int32), "knn_sim": np.zeros((n_items, 1), np.float32),
+        "trans_idx": trans_idx, "trans_sim": trans_sim,
         "als_items": np.zeros((n_items, config.als_factors), np.float32),
         "als_gram": np.zeros((config.als_factors, config.als_factors), np.float32),
-        "pop_times": np.array([last]), "pop_matrix": pop.astype(np.float32)[None, :],
+        # One popularity snapshot, dated at the FIRST event so that every query sees it (dated at the last
+        # event, it ranked nothing for any earlier query: every evaluation and training query).
+        "pop_times": np.array([first]), "pop_matrix": pop.astype(np.float32)[None, :],
         "text_idx": text_nn[0], "text_sim": text_nn[1],
     }
-    spent = accounting.composed_epsilon([first_stage_release(sigma)], delta)
-    report = {"mechanism": "Gaussian, user-level L2 sensitivity 1 per release (popularity, co-occurrence, transitions)",
+    spent = run_epsilon(list(first_stage_release(sigma).components), delta, config.dp_accountant)
+    report = {"mechanism": "Gaussian, user-level L2 sensitivity 1 per release (popularity, text-cluster transitions)",
               "noise_multiplier": sigma, "releases": RELEASES, "epsilon": spent, "delta": delta,
-              "events_per_user": config.dp_events_per_user, "universe_items": int(len(universe))}
+              "events_per_user": config.dp_events_per_user, "popularity_events_per_user": config.dp_popularity_events,
+              "clusters": int(counts.transitions.shape[0])}
     return PrivateFirstStage(FirstStage(config, state), sigma, pop, report)

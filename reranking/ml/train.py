@@ -243,7 +243,7 @@ def train(dataset: Dataset, config: RerankerConfig | None = None, *, item_embedd
     train_seqs = [split.history(u, "val") for u in range(dataset.n_users)]
     windows = _sequence_windows(dataset, train_seqs, config.max_history, config.max_examples_per_user)
     # End to end: one private first stage (private_first_stage.py) serves training, evaluation and production.
-    private_fs = end_to_end_first_stage(config, dataset, train_seqs, text_nn) if end_to_end else None
+    private_fs = end_to_end_first_stage(config, dataset, train_seqs, text_nn, item_embeddings) if end_to_end else None
     fixed = private_fs.first_stage if private_fs else None
     lists = _build_lists(config, dataset, train_seqs, text_nn, rng, report, fixed)
     val_lists = _eval_lists(config, dataset, split, fixed or _fit_first_stage(config, dataset, train_seqs, text_nn), "val")

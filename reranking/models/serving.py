@@ -159,8 +159,9 @@ class PrivacySettings(TenantOwned):
             return (
                 f"Training is differentially private end to end at epsilon = {self.dp_training_epsilon:g} per user "
                 f"for each whole training run (delta {self.dp_training_delta:g}, 0 = 1/(10 x users)): the "
-                "popularity, co-occurrence and transition counts are computed from each user's latest events with "
-                "Gaussian noise, then the network is trained with DP-SGD; both parts are composed into that one "
+                "popularity and the transition counts between groups of similar items are computed from each "
+                "user's latest events with Gaussian noise, then the network is trained with DP-SGD; both parts are "
+                "composed into that one "
                 "epsilon. Item texts are catalogue data and are used as they are. Every run is recorded in the "
                 "privacy ledger."
             )
