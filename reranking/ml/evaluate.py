@@ -112,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     add_dataset_arguments(parser)
     parser.add_argument("--json", dest="json_out", help="write the report here")
     parser.add_argument("--save", help="also save the production model into this folder")
+    parser.add_argument("--protocols", action="store_true",
+                        help="also run the live-serving protocols: cold items and unseen users (protocols.py)")
     args = parser.parse_args(argv)
     dataset, config = dataset_and_config(parser, args)
     print(f"{dataset.n_users} users, {dataset.n_items} items, {len(dataset.event_items)} events "
@@ -127,9 +129,13 @@ def main(argv: list[str] | None = None) -> int:
           f"evaluation {t['evaluating']:.1f}s")
     print(f"rerank 200 candidates: p50 {metrics['score_ms_p50']:.2f} ms, p95 {metrics['score_ms_p95']:.2f} ms; "
           f"recommend: {metrics['recommend_users_per_second']:.0f} users/s")
+    if args.protocols:
+        from .protocols import run_protocols  # protocols.py imports this module's argument helpers
+
+        metrics["protocols"] = run_protocols(dataset, config)
     if args.json_out:
         with open(args.json_out, "w", encoding="utf-8") as f:
-            json.dump(metrics, f, indent=2)
+            json.dump(metrics, f, indent=2, default=bool)
     return 0
 
 

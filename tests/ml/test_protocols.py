@@ -56,3 +56,26 @@ def test_unseen_users_are_served_from_their_history(shop):
     assert report["unseen"]["ndcg@10"] > 0
     assert 0.0 <= report["trained ndcg@10 at unseen users' lengths"] <= 1.0
     assert "unseen users" in format_report(report)
+
+
+def test_unseen_users_pool_disjoint_folds_with_an_interval(shop):
+    dataset, emb = shop
+    one = unseen_users(dataset, QUICK, emb, folds=1)
+    two = unseen_users(dataset, QUICK, emb, folds=2)
+    assert two["folds"] == 2 and one["folds"] == 1
+    # Disjoint folds: the second adds as many different users as the first held out.
+    assert two["unseen"]["users"] == 2 * one["unseen"]["users"]
+    low, high = two["ratio to trained, 95% interval"]
+    assert low <= two["ratio to trained"] <= high
+    assert "fold(s)" in format_report(two)
+
+
+def test_a_goal_is_not_met_at_zero(shop, monkeypatch):
+    """A served path that never hits meets no goal, even against baselines that do not hit either."""
+    dataset, emb = shop
+    from reranking.ml import protocols
+
+    monkeypatch.setattr(protocols.Reranker, "recommend", lambda self, histories, k=10, exclude_seen=True: [[] for _ in histories])
+    report = unseen_users(dataset, QUICK, emb)
+    assert report["unseen"]["ndcg@10"] == 0
+    assert not any(report["goals"].values())
