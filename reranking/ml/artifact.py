@@ -222,25 +222,38 @@ class Reranker:
         return [(self.item_ids[cand[0, j]], float(scores[0, j])) for j in order]
 
     def rerank_with_new(self, history: History, head: Sequence[str], new_ids: Sequence[str], new_matrix: np.ndarray,
-                        n_near: int = 20, query: int = 20, skip: set[str] | frozenset = frozenset()
+                        n_near: int = 20, query: int = 20, skip: set[str] | frozenset = frozenset(),
+                        new_counts: np.ndarray | None = None, explore: float = 0.0, window: int = 10,
                         ) -> list[tuple[str, float]]:
-        """Re-score `head` joined by the `n_near` items added since training (`new_ids`, rows of
-        `new_matrix` (M, 384)) whose text is closest to the history's last `query` items: the
-        text-neighbour source over newer items. Serving and the cold-items protocol both call this.
+        """Re-score `head` joined by items added since training (`new_ids`, rows of `new_matrix`
+        (M, 384)): the `n_near` whose text is closest to the history's last `query` items (the
+        text-neighbour source over newer items) and, given `new_counts` (M,) events on each since it
+        was added, the `n_near` most engaged with (new items that catch on are what a catalogue's
+        newcomers have that text cannot tell). Serving and the cold-items protocol both call this.
+
+        The scorer never saw such items in training and ranks them low (median 106th of 120 on
+        ml-latest-small's cold-items protocol), so `explore` of the first `window` places go to the best
+        of them, as exploration slots (explore_new).
         """
         near: list[str] = []
         recent = history.item_ids[-query:]
         vectors = self.text_vectors(recent)
         position = {item: j for j, item in enumerate(new_ids)}
         vectors.update({i: new_matrix[position[i]] for i in recent if i not in vectors and i in position})
+        avoid = set(skip) | set(head) | set(history.item_ids)
         if vectors and len(new_ids):
             centre = np.mean(list(vectors.values()), axis=0)
             scores = new_matrix @ (centre / (np.linalg.norm(centre) or 1.0))  # (M,)
-            avoid = set(skip) | set(head) | set(history.item_ids)
             top = np.argsort(-scores)[: n_near + len(avoid)]
             near = [new_ids[j] for j in top if new_ids[j] not in avoid][:n_near]
+        if new_counts is not None and len(new_ids):
+            counts = np.asarray(new_counts, dtype=np.float64)
+            top = np.argsort(-counts, kind="stable")[: n_near + len(avoid)]
+            engaged = [new_ids[j] for j in top if counts[j] > 0 and new_ids[j] not in avoid][:n_near]
+            near = list(dict.fromkeys([*near, *engaged]))
         new_items = {i: new_matrix[position[i]] for i in near}
-        return self.rerank(history, [*head, *near], new_items=new_items or None)
+        ranked = self.rerank(history, [*head, *near], new_items=new_items or None)
+        return explore_new(ranked, set(near), explore, window)
 
     @torch.inference_mode()
     def score_new_items(self, history: History, candidates: Sequence[str],
@@ -285,3 +298,30 @@ class Reranker:
         names = [self.item_ids[i] for i in known] + new_ids
         order = np.argsort(-scores, kind="stable")
         return [(names[j], float(scores[j])) for j in order if np.isfinite(scores[j])]
+
+
+def explore_new(ranked: list[tuple[str, float]], new: set[str], explore: float, window: int = 10
+                ) -> list[tuple[str, float]]:
+    """Make round(explore * window) of the first `window` places of `ranked` items of `new`: those
+    already there count, the best of the others are moved up to places spread evenly (the last at the
+    window's end). No item of `new` moves down; both orders are kept otherwise.
+
+    Exploration of new items, as Personalize's exploration weight does for items with few interactions:
+    without it, items the scorer has not learnt never reach the top of a list, and never get the
+    events that would teach the next model about them.
+    """
+    slots = min(round(explore * window), window)
+    need = slots - sum(1 for item, _ in ranked[:window] if item in new)
+    extra = [pair for pair in ranked[window:] if pair[0] in new][:max(need, 0)]
+    if not extra:
+        return ranked
+    picked = {item for item, _ in extra}
+    rest = [pair for pair in ranked if pair[0] not in picked]
+    places = {round((j + 1) * window / len(extra)) - 1 for j in range(len(extra))}
+    out, extra_iter, rest_iter = [], iter(extra), iter(rest)
+    for position in range(window):
+        pair = next(extra_iter if position in places else rest_iter, None)
+        if pair is None:
+            break
+        out.append(pair)
+    return out + list(extra_iter) + list(rest_iter)

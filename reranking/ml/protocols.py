@@ -3,12 +3,14 @@
     python -m reranking.ml.protocols PATH [--protocol cold-items|unseen-users|both] [--folds N] [--max-epochs N] [--json OUT]
 
 cold items: items whose first event falls in the last 10% of time are hidden from training (the model is
-    trained on the events before that cut, over the other items). Test cases are users whose next event
-    after the cut is such an item, with every earlier event as history. The served path is what serving
-    does for a catalogue that grew since training: the model's list for the history, its head re-scored
-    together with the 20 new items closest by text (Reranker.rerank_with_new, which scores new items
-    through the text projection). Baselines: popularity up to the request time (the only popularity that
-    can rank a new item) and text similarity alone (cosine to the mean of the last 20 history items).
+    trained on the events before that cut, over the other items). Test cases are the events after the cut
+    on such an item (at most 1000, sampled), each with the user's earlier events as history. The served
+    path is what serving does for a catalogue that grew since training: the model's list for the
+    history, its head re-scored together with the 20 new items closest by text and the 20 new items with
+    the most events so far (Reranker.rerank_with_new, which scores new items through the text
+    projection), 2 of the first 10 places going to the best new items (exploration). Baselines:
+    popularity up to the request time (the only popularity that can rank a new item) and text
+    similarity alone (cosine to the mean of the last 20 history items).
 unseen users: 10% of users are left out of training entirely and served from their history at request
     time (Reranker.recommend, as serving does for a user without a stored ranking). Trained users and
     unseen users are both scored on their last event, which no model saw; trained users' NDCG is also
@@ -33,6 +35,7 @@ K = 10
 NEAR_NEW = 20  # serving's NEWER_CANDIDATES
 QUERY = 20  # serving's NEWER_QUERY: last history items the texts are compared with
 HEAD = 100  # serving's FRESH_RESCORE
+EXPLORE = 0.2  # serving's NEWER_EXPLORE: share of the first 10 places for the best new items
 MATCHED = "trained ndcg@10 at unseen users' lengths"
 LENGTH_BUCKETS = (3, 6, 11, 21, 51, 101, 201, 10**9)  # history lengths compared as one group
 
@@ -87,12 +90,12 @@ def cold_items(dataset: Dataset, config: RerankerConfig, embeddings: np.ndarray,
     keep = (dataset.timestamps < cut) & ~cold[dataset.event_items]
     model = fit(events_subset(dataset, keep, warm), config, embeddings[warm])
 
-    # Cases: each user's first event after the cut whose item is new, with a non-empty history.
+    # Cases: every event after the cut on a new item, by a user with a history before it (a user's first
+    # such event alone left 61 cases on ml-latest-small, too few to tell methods apart).
     cases = []
     for seq in dataset.user_sequences():
         after = np.flatnonzero((dataset.timestamps[seq] >= cut) & cold[dataset.event_items[seq]])
-        if len(after) and after[0] > 0:
-            cases.append((seq[: after[0]], int(dataset.event_items[seq[after[0]]])))
+        cases += [(seq[:a], int(dataset.event_items[seq[a]])) for a in after if a > 0]
     rng = np.random.default_rng(seed)
     if len(cases) > max_cases:
         cases = [cases[i] for i in sorted(rng.choice(len(cases), max_cases, replace=False))]
@@ -122,7 +125,8 @@ def cold_items(dataset: Dataset, config: RerankerConfig, embeddings: np.ndarray,
         tops["text similarity"][c] = top_k(unit @ centre, seen)
         history = history_of(dataset, history_events)
         head = [i for i, _ in model.recommend([history], k=HEAD, exclude_seen=True)[0]]
-        served = model.rerank_with_new(history, head, new_ids, new_matrix, n_near=NEAR_NEW, query=QUERY)
+        served = model.rerank_with_new(history, head, new_ids, new_matrix, n_near=NEAR_NEW, query=QUERY,
+                                       new_counts=counts[new_items], explore=EXPLORE)
         consumed = set(seen.tolist())
         row = [index[i] for i, _ in served if index[i] not in consumed][:K]
         tops["served (model + text)"][c] = np.array(row + [-1] * (K - len(row)))

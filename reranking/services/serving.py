@@ -43,6 +43,9 @@ POPULAR_TTL = 600
 LIVE_N = 2 * MAX_K  # items a live list keeps: every page a request may ask for
 NEWER_CANDIDATES = 20  # items added since training that join a list, the closest by text to the history
 NEWER_QUERY = 20  # most recent history items whose texts the newer items are compared with
+# Share of a list's first 10 places given to the best-scored items added since training (exploration
+# slots, as Personalize's exploration weight): the scorer never saw them and ranks them low otherwise.
+NEWER_EXPLORE = 0.2
 NEWER_MAX = 20_000  # items added since training that text-neighbour search covers
 NEWER_TTL = 10.0  # seconds a process reuses its list of newer items (embedding runs are debounced anyway)
 _newer_memo: dict[tuple[int, int], tuple[float, list[str], list[np.ndarray], dict]] = {}
@@ -229,6 +232,7 @@ def newer_derived(tenant: Tenant, version: dict, model: Reranker) -> dict:
         matrix = np.stack([v for _, v in rows]) if rows else np.zeros((0, model.item_embeddings.shape[1]), dtype=np.float32)
         unknown_ids = [i for i, _ in rows]
         derived["items"] = (unknown_ids, matrix)
+        derived["counts"] = newer_counts(tenant, version, unknown_ids)
         derived["stamp"] = hashlib.sha1("\n".join(unknown_ids).encode()).hexdigest()[:12] if unknown_ids else ""
     return derived
 
@@ -251,6 +255,19 @@ def text_neighbours(
     return [(ids[i], float(scores[i])) for i in top if ids[i] not in skip][:n]
 
 
+def newer_counts(tenant: Tenant, version: dict, ids: list[str]) -> np.ndarray:
+    """Return the events on each of `ids` (items added since training) so far: one grouped query per
+    memo refresh, over the newer items' events only."""
+    if not ids:
+        return np.zeros(0)
+    since = ModelVersion.objects.filter(pk=version["id"]).values_list("created_at", flat=True).first()
+    counted = dict(
+        Event.objects.for_tenant(tenant).filter(item__created_at__gte=since, item__external_id__in=ids)
+        .values("item__external_id").annotate(n=Count("id")).values_list("item__external_id", "n")
+    ) if since is not None else {}
+    return np.array([counted.get(i, 0) for i in ids], dtype=np.float64)
+
+
 def newer_stamp(tenant: Tenant, version: dict, model: Reranker) -> str:
     """Return a short digest of the items added since training ("" when there are none): it names the
     lists re-scored with them, so a newly embedded item makes new ones."""
@@ -265,7 +282,8 @@ def with_newer(
     new_ids, matrix = newer_items(tenant, version, model)
     head = [i for i, _ in scored[:FRESH_RESCORE] if i not in skip]
     rescored = model.rerank_with_new(history, head, new_ids, matrix, n_near=NEWER_CANDIDATES, query=NEWER_QUERY,
-                                     skip=skip)
+                                     skip=skip, new_counts=newer_derived(tenant, version, model)["counts"],
+                                     explore=NEWER_EXPLORE)
     return rescored + [(i, s) for i, s in scored[FRESH_RESCORE:] if i not in skip]
 
 

@@ -84,3 +84,15 @@ def test_a_session_on_a_new_item_gets_items_like_it(shop):
     body = shop.client.get(f"/api/v1/recommendations?k=10&context={new}").json()
     assert body["strategy"] in ("content", "live")
     assert Counter(i["category"] for i in body["items"]).most_common(1)[0][0] == "Books"
+
+
+@pytest.mark.slow
+def test_new_items_are_explored_in_the_first_ten_places(shop, user_id):
+    """Two of a list's first ten places go to the best new items (serving.NEWER_EXPLORE), so items
+    the model never saw get the impressions and events the next model learns them from."""
+    twins = [new_twin(shop, item, f"new-twin-{n}") for n, item in
+             enumerate(Item.objects.for_tenant(shop.tenant).order_by("id")[:3])]
+    body = shop.client.get(f"/api/v1/users/{user_id}/recommendations?k=10").json()
+    top = [i["item_id"] for i in body["items"]]
+    assert body["strategy"] == "precomputed+new"
+    assert sum(item in twins for item in top) >= 2
