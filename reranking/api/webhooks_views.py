@@ -31,8 +31,8 @@ class CreatedWebhookSerializer(WebhookSerializer):
 
 class WebhookInput(serializers.Serializer):
     url = serializers.CharField(max_length=500, help_text="http(s) URL that resolves to public addresses.")
-    events = serializers.ListField(child=serializers.CharField(max_length=40), max_length=len(WebhookEvent.values),
-                                   help_text=f"Any of {', '.join(WebhookEvent.values)}.")
+    events = serializers.ListField(child=serializers.ChoiceField(choices=WebhookEvent.values), allow_empty=False,
+                                   max_length=len(WebhookEvent.values), help_text="The events to receive.")
     description = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     active = serializers.BooleanField(required=False, default=True)
 
