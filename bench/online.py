@@ -6,7 +6,8 @@ Splits the ratings by time, loads the first 80% into a fresh tenant and trains i
 pipeline (train_tenant: training, precompute, activation), starts gunicorn, and starts an experiment
 "re-ranker vs popular" (50/50) through the API. Then, in time order, for each of the next --replay
 ratings (default: all of them; --users known keeps only users known at the cut, 28 of the 116, as
-earlier runs did; users new after the cut get lists scored live from what they posted): the user requests a list of 10 (their arm decided by the platform,
+earlier runs did; users new after the cut get lists scored live from what they posted, from their second
+rating on: before it the platform has never heard of them, a shop would show them anonymous lists): the user requests a list of 10 (their arm decided by the platform,
 which says it in the response), a click quoting the list's recommendation_id is posted when the
 item they really rated next is in it, and the rating itself is posted (live, so the re-ranker arm
 re-scores the user's list). The simulator keeps its own counts per arm.
@@ -58,6 +59,19 @@ def time_split(folder: Path) -> tuple[list[dict], list[dict]]:
     events = sorted(movielens_events(folder), key=lambda e: e["timestamp"])
     cut = int(0.8 * len(events))
     return events[:cut], events[cut:]
+
+
+def forget_replay(tenant) -> None:
+    """Delete the events an earlier replay posted (after the active version's last one) and the users it created."""
+    from django.core.cache import cache
+
+    from reranking.models import EndUser, Event, ModelVersion
+
+    version = ModelVersion.objects.for_tenant(tenant).get(is_active=True)
+    deleted, _ = Event.objects.for_tenant(tenant).filter(id__gt=version.max_event_id).delete()
+    EndUser.objects.for_tenant(tenant).filter(events__isnull=True).delete()
+    cache.clear()  # lists re-scored from the deleted events
+    print(f"reusing {tenant.slug}: removed {deleted:,} rows an earlier replay posted")
 
 
 def aa_false_positives(tenant_id: int, records: list[tuple[str, bool]], runs: int) -> tuple[int, list[float]]:
@@ -122,8 +136,9 @@ def main() -> None:
     replay = [e for e in test if args.users == "all" or e["user_id"] in known][: args.replay or None]
     print(f"{len(train):,} ratings before the cut (trained on), {len(test):,} after; replaying {len(replay):,} "
           f"of {len({e['user_id'] for e in replay})} users ({len({e['user_id'] for e in replay} & known)} known at the cut)")
-    if args.reuse:  # loaded and trained by an earlier run (nothing replayed into it: the replay failed to start)
+    if args.reuse:  # loaded and trained by an earlier run; what an earlier replay posted is removed first
         tenant = Tenant.objects.get(slug=args.reuse)
+        forget_replay(tenant)
     else:
         tenant = Tenant.objects.create(slug=f"bench-online-{int(time.time())}", name="Online bench",
                                        event_types=["rating", "click"])
@@ -145,8 +160,14 @@ def main() -> None:
         sim_impressions, sim_clicks = Counter(), Counter()
         records: dict[str, list[tuple[str, bool]]] = defaultdict(list)
         clock = time.perf_counter()
+        platform_knows = set(known)
         for event in replay:
             user, item = event["user_id"], event["item_id"]
+            if user not in platform_knows:  # a newcomer's first rating: no list to ask for by user id yet
+                platform_knows.add(user)
+                api.call("POST", "/api/v1/events", {"events": [{"user_id": user, "item_id": item, "event_type": "rating",
+                                                                "value": event["value"]}]})
+                continue
             body = api.call("GET", f"/api/v1/users/{user}/recommendations?k=10")
             arm = body["experiment"]["arm"]
             clicked = item in {i["item_id"] for i in body["items"]}
@@ -167,7 +188,9 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=30)
 
-    print(f"replayed {len(replay)} lists in {seconds:.0f}s ({2 * len(replay) / seconds:.0f} requests/s, one client)")
+    lists = sum(sim_impressions.values())
+    print(f"replayed {len(replay):,} ratings, {lists:,} lists, in {seconds:.0f}s "
+          f"({(len(replay) + lists) / seconds:.0f} requests/s, one client)")
     print(f"{'arm':<10}{'sim impr':>10}{'platform':>10}{'sim clicks':>12}{'platform':>10}{'CTR %':>8}{'95% CI':>16}")
     agree = True
     for arm in result["arms"]:
