@@ -153,6 +153,7 @@ def main() -> None:
     parser.add_argument("--aa-runs", type=int, default=40)
     parser.add_argument("--clients", type=int, default=4, help="parallel clients, each replaying its share of the users")
     parser.add_argument("--reuse", metavar="SLUG", help="replay against a tenant an earlier run loaded and trained")
+    parser.add_argument("--keep", action="store_true", help="keep the trained tenant (for --reuse) instead of deleting it")
     parser.add_argument("--aa-only", action="store_true", help=f"rerun the A/A test on the counts recorded in {RECORDS.name}")
     args = parser.parse_args()
     if args.aa_only:
@@ -243,7 +244,10 @@ def main() -> None:
     print(f"[{'PASS' if agree else 'MISS'}] platform counts equal the simulator's")
     print(f"[{'PASS' if reranker_wins else 'MISS'}] re-ranker beats popular with p < 0.05 (p = {p:.2g})")
     print(f"[{'PASS' if rate <= 0.05 else 'MISS'}] A/A false positives <= 5% of {args.aa_runs} runs ({100 * rate:.1f}%)")
-    Tenant.objects.filter(pk=tenant.pk).delete()
+    if args.keep or args.reuse:
+        print(f"kept the tenant: replay again with --reuse {tenant.slug}")
+    else:
+        Tenant.objects.filter(pk=tenant.pk).delete()
 
 
 if __name__ == "__main__":
