@@ -1,14 +1,18 @@
 """Replay the last 20% of ml-latest-small through the HTTP API as a live shop running an A/B experiment.
 
-    nice -n 10 .venv/bin/python bench/online.py [--replay 4000] [--aa-runs 40]
+    nice -n 10 .venv/bin/python bench/online.py [--replay N] [--users all|known] [--clients 4] [--aa-runs 40]
 
 Splits the ratings by time, loads the first 80% into a fresh tenant and trains it through the normal
 pipeline (train_tenant: training, precompute, activation), starts gunicorn, and starts an experiment
-"re-ranker vs popular" (50/50) through the API. Then, in time order, for each of the next --replay
-ratings of users known at the cut: the user requests a list of 10 (their arm decided by the platform,
-which says it in the response), a click quoting the list's recommendation_id is posted when the
-item they really rated next is in it, and the rating itself is posted (live, so the re-ranker arm
-re-scores the user's list). The simulator keeps its own counts per arm.
+"re-ranker vs popular" (50/50) through the API. Then it replays the next --replay ratings (default: all
+20,168, of 116 users; --users known keeps the 28 users known at the cut, as earlier runs did), each
+user's in time order, users spread over --clients parallel clients. For each rating the user requests
+a list of 10 (their arm decided by the platform, which says it in the response), a click quoting the
+list's recommendation_id is posted when the item they really rated next is in it, and the rating
+itself is posted (live, so the re-ranker arm re-scores the user's list). A user new after the cut
+has their first rating posted without a list (the platform has not heard of them yet: a shop would
+show an anonymous list), and gets lists scored live from what they posted from then on. The simulator
+keeps its own counts per arm.
 
 Prints per arm: impressions and clicks as the simulator counted them and as the platform reports them
 (GET /api/v1/experiments/{id}), CTR with its 95% interval, the difference, its interval and p-value.
@@ -23,8 +27,10 @@ import http.client
 import json
 import os
 import sys
+import threading
 import time
 from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -59,6 +65,57 @@ def time_split(folder: Path) -> tuple[list[dict], list[dict]]:
     return events[:cut], events[cut:]
 
 
+class Tally:
+    """What the simulator counted, per arm (shared by the client threads)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.impressions, self.clicks = Counter(), Counter()
+        self.records: dict[str, list[tuple[str, bool]]] = defaultdict(list)
+
+    def add(self, arm: str, user: str, clicked: bool) -> None:
+        with self.lock:
+            self.impressions[arm] += 1
+            self.clicks[arm] += clicked
+            self.records[arm].append((user, clicked))
+
+
+def replay_users(api: Client, events: list[dict], known: set[str], tally: Tally) -> None:
+    """Replay these ratings in order: the user asks for a list, clicks it if the rated item is in it, rates."""
+    platform_knows = set(known)
+    for event in events:
+        user, item = event["user_id"], event["item_id"]
+        rating = {"user_id": user, "item_id": item, "event_type": "rating", "value": event["value"]}
+        if user not in platform_knows:  # a newcomer's first rating: no list to ask for by user id yet
+            platform_knows.add(user)
+            api.call("POST", "/api/v1/events", {"events": [rating]})
+            continue
+        body = api.call("GET", f"/api/v1/users/{user}/recommendations?k=10")
+        arm = body["experiment"]["arm"]
+        clicked = item in {i["item_id"] for i in body["items"]}
+        rows = [rating]
+        if clicked:
+            rows.insert(0, {"user_id": user, "item_id": item, "event_type": "click",
+                            "recommendation_id": body["recommendation_id"]})
+        stored = api.call("POST", "/api/v1/events", {"events": rows})
+        if stored.get("errors"):
+            raise SystemExit(f"events refused: {stored['errors'][:3]}")
+        tally.add(arm, user, clicked)
+
+
+def forget_replay(tenant) -> None:
+    """Delete the events an earlier replay posted (after the active version's last one) and the users it created."""
+    from django.core.cache import cache
+
+    from reranking.models import EndUser, Event, ModelVersion
+
+    version = ModelVersion.objects.for_tenant(tenant).get(is_active=True)
+    deleted, _ = Event.objects.for_tenant(tenant).filter(id__gt=version.max_event_id).delete()
+    EndUser.objects.for_tenant(tenant).filter(events__isnull=True).delete()
+    cache.clear()  # lists re-scored from the deleted events
+    print(f"reusing {tenant.slug}: removed {deleted:,} rows an earlier replay posted")
+
+
 def aa_false_positives(tenant_id: int, records: list[tuple[str, bool]], runs: int) -> tuple[int, list[float]]:
     """Split recorded (user, clicked) impressions into two same-treatment halves per seed; count p < 0.05.
 
@@ -90,9 +147,13 @@ def report_aa(tenant_id: int, records: dict[str, list], runs: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--replay", type=int, default=4000, help="ratings replayed after the cut (known users)")
+    parser.add_argument("--replay", type=int, default=0, help="ratings replayed after the cut (default: all)")
+    parser.add_argument("--users", choices=["all", "known"], default="all",
+                        help="replay every user's ratings, or only those of users known at the cut")
     parser.add_argument("--aa-runs", type=int, default=40)
+    parser.add_argument("--clients", type=int, default=4, help="parallel clients, each replaying its share of the users")
     parser.add_argument("--reuse", metavar="SLUG", help="replay against a tenant an earlier run loaded and trained")
+    parser.add_argument("--keep", action="store_true", help="keep the trained tenant (for --reuse) instead of deleting it")
     parser.add_argument("--aa-only", action="store_true", help=f"rerun the A/A test on the counts recorded in {RECORDS.name}")
     args = parser.parse_args()
     if args.aa_only:
@@ -116,11 +177,12 @@ def main() -> None:
 
     train, test = time_split(args.data)
     known = {e["user_id"] for e in train}
-    replay = [e for e in test if e["user_id"] in known][: args.replay]
+    replay = [e for e in test if args.users == "all" or e["user_id"] in known][: args.replay or None]
     print(f"{len(train):,} ratings before the cut (trained on), {len(test):,} after; replaying {len(replay):,} "
-          f"of {len({e['user_id'] for e in replay})} users known at the cut")
-    if args.reuse:  # loaded and trained by an earlier run (nothing replayed into it: the replay failed to start)
+          f"of {len({e['user_id'] for e in replay})} users ({len({e['user_id'] for e in replay} & known)} known at the cut)")
+    if args.reuse:  # loaded and trained by an earlier run; what an earlier replay posted is removed first
         tenant = Tenant.objects.get(slug=args.reuse)
+        forget_replay(tenant)
     else:
         tenant = Tenant.objects.create(slug=f"bench-online-{int(time.time())}", name="Online bench",
                                        event_types=["rating", "click"])
@@ -139,24 +201,16 @@ def main() -> None:
     try:
         api = Client(port, key)
         experiment = api.call("POST", "/api/v1/experiments", {"name": "re-ranker vs popular", "arms": ARMS})
-        sim_impressions, sim_clicks = Counter(), Counter()
-        records: dict[str, list[tuple[str, bool]]] = defaultdict(list)
+        tally = Tally()
         clock = time.perf_counter()
-        for event in replay:
-            user, item = event["user_id"], event["item_id"]
-            body = api.call("GET", f"/api/v1/users/{user}/recommendations?k=10")
-            arm = body["experiment"]["arm"]
-            clicked = item in {i["item_id"] for i in body["items"]}
-            sim_impressions[arm] += 1
-            rows = [{"user_id": user, "item_id": item, "event_type": "rating", "value": event["value"]}]
-            if clicked:
-                sim_clicks[arm] += 1
-                rows.insert(0, {"user_id": user, "item_id": item, "event_type": "click",
-                                "recommendation_id": body["recommendation_id"]})
-            stored = api.call("POST", "/api/v1/events", {"events": rows})
-            if stored.get("errors"):
-                raise SystemExit(f"events refused: {stored['errors'][:3]}")
-            records[arm].append((user, clicked))
+        # Each client replays its share of the users, each user's ratings in time order.
+        users = sorted({e["user_id"] for e in replay})
+        shares = [{u for n, u in enumerate(users) if n % args.clients == c} for c in range(args.clients)]
+        with ThreadPoolExecutor(args.clients) as pool:
+            for done in [pool.submit(replay_users, Client(port, key), [e for e in replay if e["user_id"] in share],
+                                     known, tally) for share in shares]:
+                done.result()
+        sim_impressions, sim_clicks, records = tally.impressions, tally.clicks, tally.records
         seconds = time.perf_counter() - clock
         time.sleep(2)  # each gunicorn worker pushes its buffer every FLUSH_SECONDS (0.5 s)
         result = api.call("GET", f"/api/v1/experiments/{experiment['id']}")["results"]
@@ -164,7 +218,9 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=30)
 
-    print(f"replayed {len(replay)} lists in {seconds:.0f}s ({2 * len(replay) / seconds:.0f} requests/s, one client)")
+    lists = sum(sim_impressions.values())
+    print(f"replayed {len(replay):,} ratings, {lists:,} lists, in {seconds:.0f}s "
+          f"({(len(replay) + lists) / seconds:.0f} requests/s, {args.clients} clients)")
     print(f"{'arm':<10}{'sim impr':>10}{'platform':>10}{'sim clicks':>12}{'platform':>10}{'CTR %':>8}{'95% CI':>16}")
     agree = True
     for arm in result["arms"]:
@@ -188,7 +244,10 @@ def main() -> None:
     print(f"[{'PASS' if agree else 'MISS'}] platform counts equal the simulator's")
     print(f"[{'PASS' if reranker_wins else 'MISS'}] re-ranker beats popular with p < 0.05 (p = {p:.2g})")
     print(f"[{'PASS' if rate <= 0.05 else 'MISS'}] A/A false positives <= 5% of {args.aa_runs} runs ({100 * rate:.1f}%)")
-    Tenant.objects.filter(pk=tenant.pk).delete()
+    if args.keep or args.reuse:
+        print(f"kept the tenant: replay again with --reuse {tenant.slug}")
+    else:
+        Tenant.objects.filter(pk=tenant.pk).delete()
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from reranking.api.serving_views import (
 )
 from reranking.api.experiments_views import ExperimentViewSet, OnlineMetricsView, OnlineSettingsView
 from reranking.api.views import EndUserViewSet, EventViewSet, ItemViewSet
+from reranking.api.webhooks_views import WebhookViewSet
 from tenants.api.views import ApiKeyViewSet, TenantView
 from tenants.health import health, live
 
@@ -26,6 +27,7 @@ router.register("rules", RuleViewSet, basename="rule")
 router.register("models", ModelVersionViewSet, basename="modelversion")
 router.register("erasures", ErasureRecordViewSet, basename="erasure")
 router.register("experiments", ExperimentViewSet, basename="experiment")
+router.register("webhooks", WebhookViewSet, basename="webhook")
 
 handler404 = "tenants.api.errors.not_found"
 

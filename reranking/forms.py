@@ -9,8 +9,8 @@ from django.conf import settings
 
 from reranking import rules as engine
 from reranking.importers import CatalogueFile, read_catalogue_csv
-from reranking.models import Item, PrivacySettings, Rule
-from reranking.services import identity
+from reranking.models import Item, PrivacySettings, Rule, WebhookEvent
+from reranking.services import identity, webhooks
 from reranking.services import retention_preview as privacy_preview
 from reranking.services.identity import LOCKED_MESSAGE
 
@@ -277,3 +277,16 @@ class ExportForm(EndUserForm):
 
 class ExplorerForm(forms.Form):
     user = forms.CharField(max_length=200, label="End user id")
+
+
+class WebhookForm(forms.Form):
+    url = forms.CharField(max_length=500, label="URL", help_text="Where to POST the events: http(s), a public address.")
+    events = forms.MultipleChoiceField(choices=WebhookEvent.choices, widget=forms.CheckboxSelectMultiple,
+                                       initial=[WebhookEvent.MODEL_ACTIVATED, WebhookEvent.MODEL_NOT_ACTIVATED])
+    description = forms.CharField(max_length=200, required=False, help_text="What receives them, e.g. 'shop backend'.")
+
+    def clean_url(self) -> str:
+        try:
+            return webhooks.check_url(self.cleaned_data["url"])
+        except webhooks.WebhookError as exc:
+            raise forms.ValidationError(exc.message) from exc

@@ -13,7 +13,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from reranking.models import Event, ModelVersion, RunStatus, TrainingPolicy
-from reranking.services import precompute, privacy, served_log, training
+from reranking.services import precompute, privacy, served_log, training, webhooks
 from reranking.services.embeddings import embed_queued
 from tenants.models import Tenant
 
@@ -114,3 +114,19 @@ def delete_expired_events() -> dict[str, int]:
 def flush_served_log() -> int:
     """Move the served-recommendation buffer from Redis to the database; returns rows stored."""
     return served_log.flush()
+
+
+@shared_task(
+    bind=True,
+    name="worker.tasks.deliver_webhook",
+    autoretry_for=(webhooks.DeliveryFailed,),
+    max_retries=settings.RECS_WEBHOOK_MAX_RETRIES,
+    retry_backoff=settings.RECS_WEBHOOK_BACKOFF,  # seconds before the first retry, doubling each time
+    retry_backoff_max=3600,
+    retry_jitter=True,
+    soft_time_limit=120,
+    time_limit=150,
+)
+def deliver_webhook(self, delivery_id: int) -> str:
+    """POST one webhook delivery; a non-2xx answer is retried, the last try records the failure."""
+    return webhooks.deliver(delivery_id, final=self.request.retries >= self.max_retries)

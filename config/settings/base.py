@@ -254,6 +254,15 @@ RECS_TRAINING_SOFT_LIMIT = env.int("RECS_TRAINING_SOFT_LIMIT", 3 * 3600)
 RECS_PRECOMPUTE_SHARD_USERS = env.int("RECS_PRECOMPUTE_SHARD_USERS", 1000)
 # Hyper-parameter overrides for every tenant (JSON), e.g. {"max_epochs": 3} for quick demos and tests.
 RECS_TRAINING_OVERRIDES = env.json("RECS_TRAINING_OVERRIDES", default={})
+# --- Webhooks (docs/webhooks.md) --------------------------------------------------------------
+# A webhook URL must resolve to public addresses only (no loopback, private, link-local: the worker must
+# not be turned against the internal network). Hosts listed here are exempt; local.py adds localhost.
+RECS_WEBHOOK_ALLOWED_PRIVATE_HOSTS = env.list("RECS_WEBHOOK_ALLOWED_PRIVATE_HOSTS", default=[])
+RECS_WEBHOOK_TIMEOUT = env.float("RECS_WEBHOOK_TIMEOUT", 10.0)  # seconds per try
+# Tries after the first failed one, waiting RECS_WEBHOOK_BACKOFF seconds, then twice that, ... (at most 1 h,
+# with jitter): 8 retries at 30 s span about 2 hours.
+RECS_WEBHOOK_MAX_RETRIES = env.int("RECS_WEBHOOK_MAX_RETRIES", 8)
+RECS_WEBHOOK_BACKOFF = env.int("RECS_WEBHOOK_BACKOFF", 30)
 CELERY_BEAT_SCHEDULE = {
     "schedule-retraining": {"task": "worker.tasks.schedule_retraining", "schedule": 300.0},
     "reap-stale-runs": {"task": "worker.tasks.reap_stale_runs", "schedule": 60.0},

@@ -24,7 +24,7 @@ from reranking.models import (
 )
 from tenants.models import Tenant
 
-from . import cache, impressions
+from . import cache, impressions, webhooks
 
 HOLDOUT = "holdout"
 BUCKETS = 10_000
@@ -197,14 +197,20 @@ def arm_row(tenant: Tenant, index: int, raw: dict, names: set[str]) -> Experimen
                          version_number=version.number if version else None, share=share, position=index)
 
 
-def stop(experiment: Experiment, note: str = "") -> Experiment:
-    """Stop an experiment: from the next request on (within cache.LOCAL_SECONDS), everyone gets the usual list."""
+def stop(experiment: Experiment, note: str = "", winner: str = "") -> Experiment:
+    """Stop an experiment: from the next request on (within cache.LOCAL_SECONDS), everyone gets the usual list.
+
+    Tells the tenant's webhooks (experiment.finished), with the winner when a promotion stopped it.
+    """
     if not experiment.is_running:
         raise ExperimentError("status", f"{experiment.name!r} is already stopped.")
-    Experiment.objects.filter(pk=experiment.pk).update(status=ExperimentStatus.STOPPED, stopped_at=timezone.now(),
-                                                       note=note[:300])
+    with transaction.atomic():
+        Experiment.objects.filter(pk=experiment.pk).update(
+            status=ExperimentStatus.STOPPED, stopped_at=timezone.now(), note=note[:300], winner=winner
+        )
+        experiment.refresh_from_db()
+        webhooks.experiment_finished(experiment)
     forget(experiment.tenant_id)
-    experiment.refresh_from_db()
     return experiment
 
 
@@ -228,7 +234,7 @@ def promote(experiment: Experiment, arm_name: str) -> Experiment:
             raise ExperimentError("arm", str(exc)) from exc
         note = f"Promoted {arm.name}: v{arm.version.number} {'is active' if outcome == 'activated' else 'activates once its rankings are recomputed'}."
     if experiment.is_running:
-        stop(experiment, note)
+        stop(experiment, note, winner=arm.name)
     Experiment.objects.filter(pk=experiment.pk).update(winner=arm.name, note=note[:300])
     experiment.refresh_from_db()
     return experiment

@@ -89,7 +89,8 @@ def compare(a: list[tuple[str, bool]], b: list[tuple[str, bool]]) -> dict:
     The p-value is a permutation test over units (scipy.stats.permutation_test: users, not lists, are
     what was randomised), so it holds with few users and many repeat visits. The interval is that of the
     OLS difference with errors clustered by unit (statsmodels). None when either side is empty, nothing
-    varies, or fewer than three units took part.
+    varies, or either side has fewer than two units (one user per arm is no evidence, and
+    permutation_test refuses it).
     """
     empty = {"difference": None, "low": None, "high": None, "p_value": None}
     if not a or not b:
@@ -99,7 +100,8 @@ def compare(a: list[tuple[str, bool]], b: list[tuple[str, bool]]) -> dict:
     diff = y[len(a):].mean() - y[: len(a)].mean()
     labels = [f"a{u}" for u, _ in a] + [f"b{u}" for u, _ in b]  # a unit seen in both arms counts once per arm
     names, units = np.unique(labels, return_inverse=True)
-    if y.min() == y.max() or len(names) < 3:
+    in_b = np.array([name.startswith("b") for name in names])
+    if y.min() == y.max() or min(in_b.sum(), (~in_b).sum()) < 2:
         return {**empty, "difference": round(100 * diff, 2)}
     fit = OLS(y, np.column_stack([np.ones_like(x), x])).fit(
         cov_type="cluster", cov_kwds={"groups": units}, use_t=True
@@ -107,7 +109,6 @@ def compare(a: list[tuple[str, bool]], b: list[tuple[str, bool]]) -> dict:
     low, high = fit.conf_int(alpha=1 - CONFIDENCE)[1]
     successes = np.bincount(units, weights=y)
     lists = np.bincount(units).astype(float)
-    in_b = np.array([name.startswith("b") for name in names])
 
     def rate_difference(first, second, axis=-1):
         return successes[second].sum(axis) / lists[second].sum(axis) - successes[first].sum(axis) / lists[first].sum(axis)

@@ -19,7 +19,7 @@ from django.utils import timezone
 from reranking.ml.artifact import CorruptArtifact, Reranker
 from reranking.models import EndUser, ModelVersion, PrecomputeShard, Ranking, RunStatus, TrainingPolicy
 
-from . import experiments, privacy, queue
+from . import experiments, privacy, queue, webhooks
 from .cache import active_key
 from .cache import delete as cache_delete
 from .datasets import histories_for
@@ -78,9 +78,12 @@ def report_broken_artifact(version: ModelVersion | int, exc: Exception) -> None:
     _reported.add((version_id, message))
     log.error("version %s: %s", version_id, message)
     ModelVersion.objects.filter(pk=version_id).update(error=message)
+    newly_failed = ModelVersion.objects.filter(pk=version_id, is_active=False).exclude(status=RunStatus.FAILED).first()
     ModelVersion.objects.filter(pk=version_id, is_active=False).update(
         status=RunStatus.FAILED, phase="failed", finished_at=timezone.now(), activate_when_ready=False
     )
+    if newly_failed is not None:
+        webhooks.training_failed(newly_failed, message)
 
 
 def plan_shards(version: ModelVersion) -> list[PrecomputeShard]:
@@ -167,10 +170,13 @@ def maybe_finish(version_id: int) -> bool:
         version.save(update_fields=["rankings_ready", "status", "finished_at", "phase", "progress", "timings"])
         if version.contains_erased_data:
             ModelVersion.objects.filter(pk=version.pk).update(activation_note=ERASED_NOTE, activate_when_ready=False)
+            webhooks.model_not_activated(version, ERASED_NOTE)
         elif version.activate_when_ready or passes_gate(version):
             activate(version)
         else:
-            ModelVersion.objects.filter(pk=version.pk).update(activation_note=gate_note(version))
+            note = gate_note(version)
+            ModelVersion.objects.filter(pk=version.pk).update(activation_note=note)
+            webhooks.model_not_activated(version, note)
     prune_rankings(version.tenant_id)
     return True
 
@@ -224,6 +230,7 @@ def activate(version: ModelVersion) -> None:
             is_active=True, activated_at=timezone.now(), activate_when_ready=False, activation_note=""
         )
         privacy.complete_erasures(version)
+        webhooks.model_activated(version)
         transaction.on_commit(lambda: cache_delete(active_key(version.tenant_id)))
     version.refresh_from_db()
 

@@ -22,7 +22,7 @@ from reranking.models import (
 )
 from tenants.models import Tenant
 
-from . import cache, training
+from . import cache, training, webhooks
 
 log = logging.getLogger(__name__)
 # Events deleted per statement by the retention task; each batch is its own short transaction, so
@@ -101,9 +101,13 @@ def complete_erasures(version: ModelVersion) -> int:
     """Mark the tenant's pending erasures done now that `version`, trained after them, is active."""
     if version.contains_erased_data:
         return 0
-    return ErasureRecord.objects.for_tenant(version.tenant).filter(
+    records = list(ErasureRecord.objects.for_tenant(version.tenant).filter(
         completed_at__isnull=True, created_at__lte=version.created_at
-    ).update(completed_at=timezone.now(), version=version)
+    ))
+    ErasureRecord.objects.filter(pk__in=[r.pk for r in records]).update(completed_at=timezone.now(), version=version)
+    for record in records:
+        webhooks.erasure_completed(record, version)
+    return len(records)
 
 
 def retry_overdue_erasures(now=None) -> list[int]:

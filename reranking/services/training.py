@@ -29,7 +29,7 @@ from reranking.ml.train import Cancelled, train
 from reranking.models import IN_FLIGHT, Event, ModelVersion, PrivacySettings, RunStatus, TrainingPolicy
 from tenants.models import Tenant
 
-from . import privacy_budget, queue
+from . import privacy_budget, queue, webhooks
 from .datasets import tenant_dataset
 from .embeddings import embed_items, live_items
 
@@ -146,6 +146,7 @@ def fail(run: ModelVersion, error: str) -> None:
     ModelVersion.objects.filter(pk=run.pk).update(
         status=RunStatus.FAILED, error=error[-4000:], finished_at=timezone.now(), phase="failed"
     )
+    webhooks.training_failed(run, error)
 
 
 def run_training(run_id: int, progress: Progress | None = None) -> ModelVersion | None:
@@ -282,12 +283,11 @@ def reap_stale_runs() -> list[int]:
         ModelVersion.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=stale).values_list("id", flat=True)
     )
     for run_id in ids:
-        ModelVersion.objects.filter(pk=run_id, status=RunStatus.RUNNING, heartbeat_at__lt=stale).update(
-            status=RunStatus.FAILED,
-            phase="failed",
-            finished_at=timezone.now(),
-            error=f"The worker stopped reporting for over {settings.RECS_RUN_STALE_SECONDS} s (killed or lost).",
-        )
+        error = f"The worker stopped reporting for over {settings.RECS_RUN_STALE_SECONDS} s (killed or lost)."
+        if ModelVersion.objects.filter(pk=run_id, status=RunStatus.RUNNING, heartbeat_at__lt=stale).update(
+            status=RunStatus.FAILED, phase="failed", finished_at=timezone.now(), error=error,
+        ):
+            webhooks.training_failed(ModelVersion.objects.select_related("tenant").get(pk=run_id), error)
     return ids
 
 

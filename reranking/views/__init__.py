@@ -12,6 +12,7 @@ from .keys import ApiKeyListView, ApiKeyRevokeView
 from .models import (ModelActivateView, ModelCancelView, ModelCompareView, ModelDetailView, ModelListView, ModelStatusView,
                      TrainView)
 from .privacy import PrivacyView
+from .webhooks import WebhookActionView, WebhookListView
 from .team import AcceptInviteView, InviteRevokeView, MemberRemoveView, MemberRoleView, TeamView
 from .rules import (RuleCreateView, RuleDeleteView, RuleListView, RuleMoveView, RuleToggleView,
                     RuleUpdateView)
@@ -21,5 +22,5 @@ __all__ = [
     "TeamView", "DashboardView", "ExplorerView", "ItemDeleteView", "ItemDetailView", "ItemEditView", "ItemExportView", "UploadRejectedView",
     "ItemListView", "ModelActivateView", "ModelCancelView", "ModelCompareView", "ModelDetailView", "ModelListView",
     "ModelStatusView", "PrivacyView", "RuleCreateView", "RuleDeleteView", "RuleListView", "RuleMoveView",
-    "RuleToggleView", "RuleUpdateView", "TrainView", "UploadConfirmView", "UploadView", "home",
+    "RuleToggleView", "RuleUpdateView", "TrainView", "UploadConfirmView", "UploadView", "WebhookActionView", "WebhookListView", "home",
 ]

@@ -51,6 +51,9 @@ def test_a_clear_difference_is_significant_and_equal_rates_are_not():
     assert equal["difference"] == 0.0 and equal["p_value"] > 0.99 and equal["low"] < 0 < equal["high"]
     assert online_metrics.compare([("u1", False)] * 5, [("u2", False)] * 5)["p_value"] is None
     assert online_metrics.compare([], [("u1", True)])["difference"] is None
+    # One user in an arm (an experiment's first minutes): a difference, no test (it was a 500 in the results).
+    lone = online_metrics.compare([("u1", True), ("u1", False)], [("u2", True), ("u3", False), ("u4", False)])
+    assert lone["difference"] == round(100 * (1 / 3 - 1 / 2), 2) and lone["p_value"] is None
 
 
 def test_repeat_visits_of_a_few_users_do_not_make_a_difference_significant():

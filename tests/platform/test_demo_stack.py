@@ -131,3 +131,45 @@ def test_a_write_lock_held_past_the_busy_timeout_gets_503_and_stores_nothing(dem
     assert status == 503 and body["error"]["code"] == "database_unavailable", body
     status, body = demo.request("POST", "/api/v1/events", rows)  # the client retries: stored once
     assert status == 201 and body["stored"] == 1, body
+
+
+def test_a_webhook_is_delivered_through_the_folder_broker(demo):
+    """The demo's worker sends webhooks too (kombu's filesystem transport), signed; local.py allows loopback."""
+    import hashlib
+    import hmac
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    got: list[tuple[dict, bytes]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            got.append((dict(self.headers), self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        status, hook = demo.request("POST", "/api/v1/webhooks", {
+            "url": f"http://127.0.0.1:{server.server_port}/hook", "events": ["model.activated"]})
+        assert status == 201, hook
+        assert demo.request("POST", f"/api/v1/webhooks/{hook['id']}/ping")[0] == 202
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not got:
+            time.sleep(0.5)
+    finally:
+        server.shutdown()
+        server.server_close()
+    headers, body = got[0]
+    t, v1 = (part.split("=", 1)[1] for part in headers["Recs-Signature"].split(","))
+    assert v1 == hmac.new(hook["secret"].encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    path = f"/api/v1/webhooks/{hook['id']}/deliveries"
+    deadline = time.monotonic() + 10  # the worker records the answer just after the receiver got the request
+    while time.monotonic() < deadline and demo.request("GET", path)[1]["results"][0]["status"] == "pending":
+        time.sleep(0.5)
+    deliveries = demo.request("GET", path)[1]["results"]
+    assert [(d["event"], d["status"], d["last_status_code"]) for d in deliveries] == [("ping", "succeeded", 204)]

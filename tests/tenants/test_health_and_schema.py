@@ -59,6 +59,7 @@ def test_the_schema_renders_every_endpoint(client):
         "/api/v1/items/", "/api/v1/items/{external_id}/", "/api/v1/items/bulk/", "/api/v1/items/upload/",
         "/api/v1/events/", "/api/v1/users/", "/api/v1/users/{external_id}/", "/api/v1/users/{external_id}/events/",
         "/api/v1/keys/", "/api/v1/keys/{id}/", "/api/v1/tenant/",
+        "/api/v1/webhooks/", "/api/v1/webhooks/{id}/", "/api/v1/webhooks/{id}/ping/", "/api/v1/webhooks/{id}/deliveries/",
     } <= set(schema["paths"])
 
 

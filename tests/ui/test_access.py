@@ -9,7 +9,7 @@ from tenants.models import ApiKey
 
 pytestmark = pytest.mark.django_db
 
-READ_PAGES = ["ui:dashboard", "ui:items", "ui:rules", "ui:models", "ui:privacy", "ui:keys", "ui:explorer"]
+READ_PAGES = ["ui:dashboard", "ui:items", "ui:rules", "ui:models", "ui:privacy", "ui:keys", "ui:webhooks", "ui:explorer"]
 MANAGE_PAGES = ["ui:upload", "ui:rule-new"]
 
 
