@@ -176,7 +176,7 @@ def run_training(run_id: int, progress: Progress | None = None) -> ModelVersion 
                 raise TrainingRefused("The tenant has no items or no events to train on.")
             report("embedding", 0.0)
             started = time.perf_counter()
-            embeddings, _ = embed_items(tenant, items, progress=lambda f: report("embedding", f))
+            embeddings, _ = embed_items(tenant, items, progress=lambda f: report("embedding", f), share=True)
             embedding_seconds = time.perf_counter() - started
             dataset = tenant_dataset(tenant, items, run.max_event_id)
             if dataset.n_users < 2 or len(dataset.event_items) < 10:
