@@ -240,6 +240,8 @@ def train(dataset: Dataset, config: RerankerConfig | None = None, *, item_embedd
     report = progress or (lambda phase, fraction: None)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
+    cpu_seconds: dict[str, float] = {}  # process CPU (all threads) per phase: wall time on a shared machine lies
+    cpu = time.process_time()
     set_threads(config)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
@@ -257,6 +259,7 @@ def train(dataset: Dataset, config: RerankerConfig | None = None, *, item_embedd
     assert item_embeddings.shape[0] == dataset.n_items, "one embedding row per item"
     text_nn = text_neighbours(np.asarray(item_embeddings, dtype=np.float32), config.text_neighbours)
     timings["embedding"] = time.perf_counter() - clock
+    cpu_seconds["embedding"], cpu = time.process_time() - cpu, time.process_time()
 
     # 2. Split and candidates: training lists (cross-fitted), validation lists.
     t = time.perf_counter()
@@ -271,6 +274,7 @@ def train(dataset: Dataset, config: RerankerConfig | None = None, *, item_embedd
     val_lists = _eval_lists(config, dataset, split, fixed or _fit_first_stage(config, dataset, train_seqs, text_nn), "val",
                             eval_users)
     timings["candidates"] = time.perf_counter() - t
+    cpu_seconds["candidates"], cpu = time.process_time() - cpu, time.process_time()
 
     # 3. Network, optimiser and negative sampler (half uniform, half by popularity).
     net = RerankerNet(config, dataset.n_items, len(dataset.event_type_names))
@@ -350,6 +354,7 @@ def train(dataset: Dataset, config: RerankerConfig | None = None, *, item_embedd
     assert set(missing) <= {"items.text"}, f"best state lacks {missing}"
     del windows, lists, best_state  # training data is not needed past this point
     timings["training"] = time.perf_counter() - t
+    cpu_seconds["training"], cpu = time.process_time() - cpu, time.process_time()
 
     # 5. Protocol metrics: validation (first stage fit without val/test), test (val event seen as history).
     t = time.perf_counter()
@@ -378,12 +383,15 @@ def train(dataset: Dataset, config: RerankerConfig | None = None, *, item_embedd
             metrics[recall_key] = recall_at(test_lists.cand, test_lists.targets)
         report("evaluating", 1.0)
     timings["evaluating"] = time.perf_counter() - t
+    cpu_seconds["evaluating"], cpu = time.process_time() - cpu, time.process_time()
 
     # 6. Production: refit the first stage on every event; keep the early-stopped network.
     t = time.perf_counter()
     final_fs = fixed or _fit_first_stage(config, dataset, split.sequences, text_nn)
     model = Reranker(config, dataset.item_ids, dataset.event_type_names, net.eval(), final_fs)
     timings["production_fit"] = time.perf_counter() - t
+    cpu_seconds["production_fit"], cpu = time.process_time() - cpu, time.process_time()
     timings["total"] = time.perf_counter() - clock
     metrics["train_seconds"] = timings["total"] - timings["evaluating"]
+    metrics["cpu_seconds"] = {k: round(v, 2) for k, v in cpu_seconds.items()}
     return TrainResult(model=model, metrics=metrics, timings=timings, device=str(device))
