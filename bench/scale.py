@@ -246,13 +246,13 @@ def run_many(count: int, env: dict, args) -> dict:
 def embedding_split(n_events: int, env: dict) -> dict:
     """Embed a fresh catalogue of the `n_events` shop in this process alone, then with one Celery worker
     taking chunks beside it (two workers in all); return both wall times (reranking/services/embeddings.py)."""
+    from django.core.cache import cache
+
     from config.celery_app import app
     from reranking.models import ItemEmbedding
     from reranking.services.bulk import import_items
     from reranking.services.embeddings import embed_items
     from tenants.models import Tenant
-
-    from django.core.cache import cache
 
     items, _ = shop(n_events, seed=n_events % 1000 + 11)
     tenant = Tenant.objects.create(slug=f"embed-{n_events}-{int(time.time())}", name=f"Embed {n_events}")

@@ -51,7 +51,7 @@ def request_embedding(tenant_id: int) -> bool:
 def embed_queued(tenant: Tenant) -> int:
     """Run a queued embedding (the debounced task): upserts from now on queue the next run."""
     cache.delete(queued_key(tenant.pk))
-    _, recomputed = embed_items(tenant)
+    _, recomputed = embed_items(tenant, share=True)  # a large import's texts: every idle worker helps
     return len(recomputed)
 
 
