@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from celery import current_app
 from django.core.cache import cache
 
 from reranking.models import Item, ItemEmbedding
@@ -14,20 +13,13 @@ from worker.tasks import embed_chunk
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 
-@pytest.fixture
-def sent(monkeypatch) -> list:
-    calls = []
-    monkeypatch.setattr(current_app, "send_task", lambda name, **kw: calls.append((name, kw)))
-    cache.clear()
-    return calls
 
-
-def test_stale_items_are_offered_in_chunks_and_embedded_once(shop, sent, settings):
+def test_stale_items_are_offered_in_chunks_and_embedded_once(shop, sent_tasks, settings):
     settings.RECS_EMBED_CHUNK_ITEMS = 4
     n_items = Item.objects.for_tenant(shop.tenant).filter(is_deleted=False).count()
     matrix, recomputed = embed_items(shop.tenant, share=True)
     assert len(recomputed) == n_items == ItemEmbedding.objects.for_tenant(shop.tenant).count()
-    offered = [kw["args"][1] for name, kw in sent if name == "worker.tasks.embed_chunk"]
+    offered = [kw["args"][1] for name, kw in sent_tasks if name == "worker.tasks.embed_chunk"]
     assert len(offered) == -(-n_items // 4) - 1  # every chunk but the first, which the trainer takes at once
     assert all(embed_chunk(shop.tenant.pk, pks) == 0 for pks in offered)  # done already: a late worker is a no-op
     cache.clear()
@@ -35,7 +27,7 @@ def test_stale_items_are_offered_in_chunks_and_embedded_once(shop, sent, setting
     assert np.allclose(matrix, alone)
 
 
-def test_the_trainer_waits_for_a_chunk_another_worker_holds(shop, sent, settings, monkeypatch):
+def test_the_trainer_waits_for_a_chunk_another_worker_holds(shop, sent_tasks, settings, monkeypatch):
     settings.RECS_EMBED_CHUNK_ITEMS = 4
     items = embeddings.live_items(shop.tenant)
     held = items[4:8]
