@@ -1,6 +1,6 @@
 """Growth curves: training, precompute, memory and serving cost of one tenant as it grows, and of many tenants.
 
-    .venv/bin/python bench/scale.py [--sizes 1e4,1e5,1e6] [--tenants 100] [--requests 400]
+    .venv/bin/python bench/scale.py [--sizes 1e4,1e5,1e6] [--tenants 100] [--requests 400] [--embed-split 1e6]
 
 For each size it generates a synthetic shop with that many interactions and a tenth as many items
 (reranking/demo_data.py, every item with its own text), loads it through the ingest service, trains and
@@ -78,8 +78,8 @@ def children(pid: int) -> list[int]:
         return []
 
 
-def train_in_subprocess(slug: str, env: dict) -> tuple[int, float]:
-    """Run `manage.py train_tenant` (train + precompute) and return (its peak RSS in bytes, wall seconds)."""
+def train_in_subprocess(slug: str, env: dict) -> tuple[int, float, float]:
+    """Run `manage.py train_tenant` (train + precompute); return its peak RSS in bytes, wall and CPU seconds."""
     clock = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "manage.py", "train_tenant", slug], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, text=True)
@@ -88,7 +88,7 @@ def train_in_subprocess(slug: str, env: dict) -> tuple[int, float]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"train_tenant {slug} failed ({proc.returncode}):\n{output}")
-    return usage.ru_maxrss * 1024, time.perf_counter() - clock  # Linux reports kilobytes
+    return usage.ru_maxrss * 1024, time.perf_counter() - clock, usage.ru_utime + usage.ru_stime  # Linux: kilobytes
 
 
 def latency_ms(port: int, key: str, tenants_users: list[str], n: int) -> tuple[float, float, int]:
@@ -131,9 +131,10 @@ def run_size(n_events: int, env: dict, args) -> dict:
     load_s = time.perf_counter() - clock
     assert result.stored == len(events), result.as_dict()
     del items, events
-    rss, wall_s = train_in_subprocess(slug, env)
+    rss, wall_s, cpu_s = train_in_subprocess(slug, env)
     run = ModelVersion.objects.for_tenant(tenant).get(is_active=True)
-    t = run.timings
+    t, cpu = run.timings, run.metrics.get("cpu_seconds", {})
+    train_cpu = sum(cpu.get(k, 0.0) for k in ("candidates", "training", "production_fit"))
     _, key = ApiKey.issue(tenant, "scale", [Scope.READ])
     users = list(EndUser.objects.for_tenant(tenant).values_list("external_id", flat=True))
     port = free_port()
@@ -149,6 +150,10 @@ def run_size(n_events: int, env: dict, args) -> dict:
         "embedding_s": t.get("embedding", 0.0),
         "train_s": sum(t.get(k, 0.0) for k in ("candidates", "training", "production_fit")),
         "evaluating_s": t.get("evaluating", 0.0), "precompute_s": t.get("precompute", 0.0), "wall_s": wall_s,
+        # CPU seconds of the train_tenant process (all threads): the figures to trust on a loaded machine.
+        "embedding_cpu": cpu.get("embedding", 0.0), "train_cpu": train_cpu, "evaluating_cpu": cpu.get("evaluating", 0.0),
+        "other_cpu": cpu_s - sum(cpu.get(k, 0.0) for k in cpu),  # precompute, loading the data, start-up
+        "cpu_s": cpu_s, "users_evaluated": run.metrics.get("users_evaluated"), "best_epoch": run.metrics.get("best_epoch"),
         "train_rss": rss, "web_rss": web_rss, "p50_ms": p50, "p99_ms": p99, "non_200": bad,
         "db_bytes": database_bytes() - before, "artifact_bytes": folder_bytes(Path(env["RECS_MEDIA_ROOT"]) / run.artifact_path),
         "ndcg@10": run.test_ndcg,
@@ -238,6 +243,44 @@ def run_many(count: int, env: dict, args) -> dict:
     return row
 
 
+def embedding_split(n_events: int, env: dict) -> dict:
+    """Embed a fresh catalogue of the `n_events` shop in this process alone, then with one Celery worker
+    taking chunks beside it (two workers in all); return both wall times (reranking/services/embeddings.py)."""
+    from django.core.cache import cache
+
+    from config.celery_app import app
+    from reranking.models import ItemEmbedding
+    from reranking.services.bulk import import_items
+    from reranking.services.embeddings import embed_items
+    from tenants.models import Tenant
+
+    items, _ = shop(n_events, seed=n_events % 1000 + 11)
+    tenant = Tenant.objects.create(slug=f"embed-{n_events}-{int(time.time())}", name=f"Embed {n_events}")
+    import_items(tenant, items, progress=False)
+    print(f"\n== embedding {len(items):,} item texts: one process, then two (RECS_EMBED_CHUNK_ITEMS chunks)", flush=True)
+    row = {"items": len(items)}
+    try:
+        for workers in (1, 2):
+            ItemEmbedding.objects.for_tenant(tenant).delete()
+            cache.clear()
+            app.control.purge()
+            helpers = start_workers(workers - 1, env, prefix="embed") if workers > 1 else []
+            try:
+                clock = time.perf_counter()
+                embed_items(tenant, share=True)
+                row[f"wall_s_{workers}"] = time.perf_counter() - clock
+            finally:
+                for proc in helpers:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                for proc in helpers:
+                    proc.wait(timeout=120)
+            print(f"  {workers} worker(s): {row[f'wall_s_{workers}']:.0f} s", flush=True)
+    finally:
+        tenant.delete()
+    row["speedup"] = row["wall_s_1"] / row["wall_s_2"]
+    return row
+
+
 def slope(xs: list[float], ys: list[float]) -> float:
     import numpy as np
 
@@ -295,6 +338,8 @@ def main() -> None:
     parser.add_argument("--tenants", type=int, default=100, help="small tenants trained at once (0: skip)")
     parser.add_argument("--requests", type=int, default=400, help="GET recommendations timed per size")
     parser.add_argument("--keep", action="store_true", help="keep the generated tenants")
+    parser.add_argument("--embed-split", default="", help="interactions of a shop whose first embedding is timed "
+                        "with one and with two workers (e.g. 1e6; empty: skip)")
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL))
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", DEFAULT_REDIS_URL))
     args = parser.parse_args()
@@ -308,6 +353,7 @@ def main() -> None:
     )
     rows = [run_size(n, env, args) for n in sizes]
     many = run_many(args.tenants, env, args) if args.tenants else None
+    split = embedding_split(int(float(args.embed_split)), env) if args.embed_split else None
 
     print(f"\n{os.cpu_count()} CPUs; timings are wall seconds on a machine shared with other jobs (noisy).")
     print("Serving latency: GET /api/v1/users/<id>/recommendations?k=10 through gunicorn (1 worker), "
@@ -320,10 +366,19 @@ def main() -> None:
               f"{r['train_s']:>9.1f}{r['evaluating_s']:>8.1f}{r['precompute_s']:>10.1f}{mib(r['train_rss']):>14}"
               f"{mib(r['web_rss']):>12}{mib(r['db_bytes']):>8}{r['p50_ms']:>8.1f}{r['p99_ms']:>8.1f}"
               f"{(r['ndcg@10'] or 0):>8.3f}")
+    print("\nCPU seconds (user+sys, all threads) of the train_tenant process per phase; 'other' is precompute, "
+          "loading the data and start-up:")
+    print(f"{'interactions':>12}{'embed':>9}{'train':>9}{'eval':>9}{'other':>9}{'total':>9}{'wall s':>9}"
+          f"{'users eval':>11}{'best ep':>8}")
+    for r in rows:
+        print(f"{r['events']:>12,}{r['embedding_cpu']:>9.0f}{r['train_cpu']:>9.0f}{r['evaluating_cpu']:>9.0f}"
+              f"{r['other_cpu']:>9.0f}{r['cpu_s']:>9.0f}{r['wall_s']:>9.0f}{r['users_evaluated'] or 0:>11,}"
+              f"{r['best_epoch'] or 0:>8}")
     if len(rows) >= 2:
         xs = [r["events"] for r in rows]
         print("\nlog-log slopes over all sizes (1 = linear in interactions):")
-        for key in ("load_s", "embedding_s", "train_s", "evaluating_s", "precompute_s", "train_rss", "db_bytes", "p50_ms"):
+        for key in ("load_s", "embedding_s", "train_s", "evaluating_s", "precompute_s", "wall_s", "cpu_s",
+                    "embedding_cpu", "train_cpu", "evaluating_cpu", "other_cpu", "train_rss", "db_bytes", "p50_ms"):
             print(f"  {key:<14}{slope(xs, [r[key] for r in rows]):6.2f}")
         for r in rows:
             r["pipeline_s"] = r["embedding_s"] + r["train_s"] + r["evaluating_s"] + r["precompute_s"]
@@ -352,7 +407,12 @@ def main() -> None:
               f"model artifact {many['artifact_bytes_per_tenant'] / 1024:,.0f} KiB/tenant on disk")
         print(f"  worker peak RSS {mib(many['worker_peak_rss'])} MiB; GET recommendations over 10 tenants: "
               f"median p50 {many['p50_ms']:.1f} ms, worst p99 {many['p99_ms_max']:.1f} ms")
-    (OUT / "scale.json").write_text(json.dumps({"sizes": rows, "many": many}, indent=2, default=str))
+    if split:
+        print(f"\nfirst embedding of {split['items']:,} texts: {split['wall_s_1']:.0f} s in one process, "
+              f"{split['wall_s_2']:.0f} s with a second worker taking chunks ({split['speedup']:.2f}x)")
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "scale.json").write_text(json.dumps({"sizes": rows, "many": many, "embedding_split": split}, indent=2,
+                                               default=str))
     print(f"figures: {OUT / 'scale.json'}")
 
 

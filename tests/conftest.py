@@ -130,3 +130,15 @@ def catalogue(alice) -> list[str]:
     ]
     upsert_items(alice.tenant, rows)
     return [row["item_id"] for row in rows]
+
+
+@pytest.fixture
+def sent_tasks(monkeypatch) -> list:
+    """Capture what `current_app.send_task` would send, as (name, kwargs), on a cleared shared cache."""
+    from celery import current_app
+    from django.core.cache import cache
+
+    calls = []
+    monkeypatch.setattr(current_app, "send_task", lambda name, **kw: calls.append((name, kw)))
+    cache.clear()
+    return calls

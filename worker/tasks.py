@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from reranking.models import Event, ModelVersion, RunStatus, TrainingPolicy
 from reranking.services import precompute, privacy, served_log, training, webhooks
+from reranking.services.embeddings import embed_chunk as embed_chunk_service
 from reranking.services.embeddings import embed_queued
 from tenants.models import Tenant
 
@@ -22,6 +23,12 @@ from tenants.models import Tenant
 def embed_items(tenant_id: int) -> int:
     """Re-encode items whose text changed; returns how many were."""
     return embed_queued(Tenant.objects.get(pk=tenant_id))
+
+
+@shared_task(name="worker.tasks.embed_chunk", soft_time_limit=1800, time_limit=1900)
+def embed_chunk(tenant_id: int, item_pks: list[int]) -> int:
+    """Embed one chunk of a large training run's stale items, unless another worker has it; returns how many."""
+    return embed_chunk_service(tenant_id, item_pks)
 
 
 class TrainTask(Task):

@@ -252,6 +252,9 @@ RECS_QUEUED_RESEND_SECONDS = env.int("RECS_QUEUED_RESEND_SECONDS", 1800)
 RECS_TRAINING_SOFT_LIMIT = env.int("RECS_TRAINING_SOFT_LIMIT", 3 * 3600)
 # Users per precompute task; more shards spread over more workers.
 RECS_PRECOMPUTE_SHARD_USERS = env.int("RECS_PRECOMPUTE_SHARD_USERS", 1000)
+# A training run with more stale item texts than this cuts them into chunks of this size that idle
+# workers embed too (reranking/services/embeddings.embed_chunks).
+RECS_EMBED_CHUNK_ITEMS = env.int("RECS_EMBED_CHUNK_ITEMS", 5000)
 # Hyper-parameter overrides for every tenant (JSON), e.g. {"max_epochs": 3} for quick demos and tests.
 RECS_TRAINING_OVERRIDES = env.json("RECS_TRAINING_OVERRIDES", default={})
 # --- Webhooks (docs/webhooks.md) --------------------------------------------------------------

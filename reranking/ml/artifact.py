@@ -21,7 +21,7 @@ from safetensors.torch import load_file, save_file
 
 from .config import RerankerConfig
 from .model import RerankerNet, gap_buckets, history_tensors
-from .sources import FirstStage, Queries
+from .sources import FirstStage, Queries, rows_per_batch
 
 FORMAT_VERSION = 2  # 2: transition source (fs.trans_*) and 14 candidate features; version 1 files cannot load
 
@@ -172,8 +172,9 @@ class Reranker:
         """Return, per history, the top-k (item_id, score) among the merged candidates, best first."""
         exclude = self.config.exclude_seen if exclude_seen is None else exclude_seen
         results: list[list[tuple[str, float]]] = []
-        for start in range(0, len(histories), 256):
-            q, types = self._queries(histories[start:start + 256])
+        step = rows_per_batch(len(self.item_ids))  # bounds the (B, items) score matrices
+        for start in range(0, len(histories), step):
+            q, types = self._queries(histories[start:start + step])
             if self.config.serve != "reranker":  # model selection chose a first-stage source (selection.py)
                 cand, scores = self._source_lists(q, exclude, k)
             else:

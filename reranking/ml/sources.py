@@ -39,9 +39,23 @@ class Queries:
         return Queries(self.items[start:stop], self.times[start:stop], self.now[start:stop])
 
 
+# Dense (rows, items) float32 blocks are bounded to this many cells (32 MiB), whatever the catalogue size:
+# a fixed 2,048-row block of a 100k-item catalogue was 800 MiB, and several were alive at once.
+BLOCK_CELLS = 2**23
+# Scoring batches hold ~20 dense (B, items) float32 matrices (source scores, fused, ranks): B * items is
+# bounded to this many cells, about 8 MiB each; small catalogues keep batches of 256 queries.
+BATCH_CELLS = 2**21
+
+
+def rows_per_batch(n_items: int, cap: int = 256) -> int:
+    """Return how many queries to score at once so (B, n_items) matrices stay within BATCH_CELLS."""
+    return max(8, min(cap, BATCH_CELLS // max(1, n_items)))
+
+
 def neighbour_lists(matrix_rows, n_items: int, k: int, chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
     """Return the top-k (indices, similarities) per row of a similarity given as a row-chunk callable."""
     k = max(1, min(k, n_items - 1))
+    chunk = max(1, min(chunk, BLOCK_CELLS // max(1, n_items)))
     idx = np.zeros((n_items, k), dtype=np.int32)
     sim = np.zeros((n_items, k), dtype=np.float32)
     for start in range(0, n_items, chunk):
@@ -50,6 +64,33 @@ def neighbour_lists(matrix_rows, n_items: int, k: int, chunk: int = 2048) -> tup
         vals, top = torch.topk(block, k, dim=1)
         idx[start:stop] = top.numpy()
         sim[start:stop] = vals.clamp(min=0).numpy()
+    return idx, sim
+
+
+def sparse_neighbour_lists(matrix_rows, n_items: int, k: int, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """Return the top-k (indices, similarities) per row of a sparse similarity given as a row-chunk callable.
+
+    `matrix_rows(a, b)` returns rows a..b as a scipy CSR matrix (diagonal zeroed). Only the non-zeros are
+    sorted (O(nnz log nnz) per chunk, not O(rows x items)); rows with fewer than k positive entries are
+    padded with similarity 0, which scores nothing (as the dense path's zero columns did). Ties keep the
+    lower item index first.
+    """
+    k = max(1, min(k, n_items - 1))
+    idx = np.zeros((n_items, k), dtype=np.int32)
+    sim = np.zeros((n_items, k), dtype=np.float32)
+    for start in range(0, n_items, chunk):
+        stop = min(n_items, start + chunk)
+        block = matrix_rows(start, stop).tocsr()  # (C, I)
+        block.sum_duplicates()
+        row = np.repeat(np.arange(stop - start), np.diff(block.indptr))
+        keep = block.data > 0
+        row, col, val = row[keep], block.indices[keep], block.data[keep].astype(np.float32)
+        order = np.lexsort((col, -val, row))  # by row, then similarity descending, then item index
+        row, col, val = row[order], col[order], val[order]
+        rank = np.arange(len(row)) - np.searchsorted(row, row)  # position within its row
+        top = rank < k
+        idx[start + row[top], rank[top]] = col[top]
+        sim[start + row[top], rank[top]] = val[top]
     return idx, sim
 
 
@@ -241,15 +282,14 @@ def _fit_knn(config: RerankerConfig, x: sp.csr_matrix) -> dict[str, np.ndarray]:
     counts = np.asarray(x.sum(0)).ravel()
     norms_np = np.sqrt(np.maximum(counts, 1.0)).astype(np.float32)
 
-    def rows(a: int, b: int) -> torch.Tensor:
-        co = (xt[a:b] @ x).tocoo()  # (C, I) sparse co-occurrence counts
-        # Shrunk cosine on the non-zeros only, then densify: ~3x cheaper than on the dense block.
+    def rows(a: int, b: int) -> sp.csr_matrix:
+        co = (xt[a:b] @ x).tocoo()  # (C, I) sparse co-occurrence counts: never densified
         data = co.data.astype(np.float32)
         data = data / (norms_np[co.row + a] * norms_np[co.col]) * (data / (data + np.float32(config.knn_shrink)))
         data[co.row + a == co.col] = 0.0
-        return torch.from_numpy(sp.csr_matrix((data, (co.row, co.col)), shape=co.shape).toarray())
+        return sp.csr_matrix((data, (co.row, co.col)), shape=co.shape)
 
-    idx, sim = neighbour_lists(rows, x.shape[1], config.knn_neighbours)
+    idx, sim = sparse_neighbour_lists(rows, x.shape[1], config.knn_neighbours)
     return {"knn_idx": idx, "knn_sim": sim}
 
 
@@ -269,14 +309,15 @@ def _fit_transitions(config: RerankerConfig, n_items: int, seqs: list[np.ndarray
     else:
         t = sp.csr_matrix((n_items, n_items), dtype=np.float32)
     t.sum_duplicates()
-    scale = torch.from_numpy(np.maximum(counts, 1.0).astype(np.float32) ** -config.transition_norm)
+    scale = np.maximum(counts, 1.0).astype(np.float32) ** -config.transition_norm
 
-    def block(a: int, b: int) -> torch.Tensor:
-        out = torch.from_numpy(t[a:b].toarray()) * scale[a:b, None]  # (C, I)
-        out[torch.arange(b - a), torch.arange(a, b)] = 0.0
-        return out
+    def block(a: int, b: int) -> sp.csr_matrix:
+        out = t[a:b].tocoo()  # (C, I) sparse: never densified
+        data = out.data.astype(np.float32) * scale[out.row + a]
+        data[out.row + a == out.col] = 0.0
+        return sp.csr_matrix((data, (out.row, out.col)), shape=out.shape)
 
-    idx, sim = neighbour_lists(block, n_items, config.knn_neighbours)
+    idx, sim = sparse_neighbour_lists(block, n_items, config.knn_neighbours)
     return {"trans_idx": idx, "trans_sim": sim}
 
 

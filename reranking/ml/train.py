@@ -8,7 +8,6 @@ history. The production model keeps the early-stopped network and refits every f
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 import os
 import time
@@ -26,7 +25,7 @@ from .metrics import ranking_metrics, recall_at
 from .model import RerankerNet, gap_buckets, history_tensors
 from .private import dp_cap, end_to_end_first_stage, fit_private
 from .robust import bound_new_users
-from .sources import SOURCES, FirstStage, Queries, text_neighbours
+from .sources import SOURCES, FirstStage, Queries, rows_per_batch, text_neighbours
 from .text import TextEncoder
 
 # progress(phase, fraction of that phase done) is called between steps; it may raise Cancelled to stop.
@@ -119,12 +118,13 @@ def _build_lists(config: RerankerConfig, ds: Dataset, seqs: list[np.ndarray], te
         for u in np.unique(users[chosen]):
             rows = np.flatnonzero(users[chosen] == u)
             factors[rows] = fs.als_prefix_users(ds.event_items[seqs[u]], cuts[chosen[rows]])
-        for start in range(0, len(chosen), 512):
-            batch = chosen[start:start + 512]
+        step = rows_per_batch(ds.n_items, 512)
+        for start in range(0, len(chosen), step):
+            batch = chosen[start:start + step]
             hist = [seqs[users[p]][: cuts[p]] for p in batch]
             target = np.array([ds.event_items[seqs[users[p]][cuts[p]]] for p in batch])
             q, types = _queries(ds, hist)
-            cand, feats = fs.candidates(q, config.exclude_seen, als_users=factors[start:start + 512])
+            cand, feats = fs.candidates(q, config.exclude_seen, als_users=factors[start:start + step])
             for b in np.flatnonzero((cand == target[:, None]).any(1)):
                 valid = np.flatnonzero(cand[b] >= 0)
                 pos = int(np.flatnonzero(cand[b] == target[b])[0])
@@ -158,14 +158,35 @@ class EvalLists:
     history: tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (U, L) each
 
 
-def _eval_lists(config: RerankerConfig, ds: Dataset, split: Split, fs: FirstStage, stage: str) -> EvalLists:
-    """Score baselines and build candidate lists for the eval users at `stage` ("val" or "test")."""
-    hist = [split.history(u, stage) for u in split.eval_users]
-    targets = np.array([ds.event_items[split.target(u, stage)] for u in split.eval_users], dtype=np.int64)
+def eval_sample(split: Split, cap: int, seed: int) -> np.ndarray:
+    """Return the users the metrics read: every eval user, or a seeded sample of `cap` of them (sorted).
+
+    Sampling bounds evaluation time (and the (U, N, F) feature arrays) on large tenants; the metrics then
+    carry a 95% interval. Every eval user still has its validation and test events held out of training.
+    """
+    if cap <= 0 or len(split.eval_users) <= cap:
+        return split.eval_users
+    return np.sort(np.random.default_rng([seed, 17]).choice(split.eval_users, size=cap, replace=False))
+
+
+def epoch_windows(n: int, cap: int) -> int:
+    """Return how many next-item windows one epoch draws from `n`: all up to `cap`, then cap * sqrt(n / cap).
+
+    Epoch time then grows with the square root of the data, not linearly; each epoch draws a fresh sample.
+    """
+    return n if cap <= 0 or n <= cap else int(round(cap * np.sqrt(n / cap)))
+
+
+def _eval_lists(config: RerankerConfig, ds: Dataset, split: Split, fs: FirstStage, stage: str,
+                users: np.ndarray) -> EvalLists:
+    """Score baselines and build candidate lists for `users` (eval users) at `stage` ("val" or "test")."""
+    hist = [split.history(u, stage) for u in users]
+    targets = np.array([ds.event_items[split.target(u, stage)] for u in users], dtype=np.int64)
     tops: dict[str, list[np.ndarray]] = {}
     cands, feats, h_items, h_types, h_gaps = [], [], [], [], []
-    for start in range(0, len(hist), 256):
-        q, types = _queries(ds, hist[start:start + 256])
+    step = rows_per_batch(ds.n_items)
+    for start in range(0, len(hist), step):
+        q, types = _queries(ds, hist[start:start + step])
         scores = fs.source_scores(q)
         rows, cols = fs.seen_index(q)
         for name in ("popularity", *SOURCES):
@@ -219,6 +240,8 @@ def train(dataset: Dataset, config: RerankerConfig | None = None, *, item_embedd
     report = progress or (lambda phase, fraction: None)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
+    cpu_seconds: dict[str, float] = {}  # process CPU (all threads) per phase: wall time on a shared machine lies
+    cpu = time.process_time()
     set_threads(config)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
@@ -236,6 +259,7 @@ def train(dataset: Dataset, config: RerankerConfig | None = None, *, item_embedd
     assert item_embeddings.shape[0] == dataset.n_items, "one embedding row per item"
     text_nn = text_neighbours(np.asarray(item_embeddings, dtype=np.float32), config.text_neighbours)
     timings["embedding"] = time.perf_counter() - clock
+    cpu_seconds["embedding"], cpu = time.process_time() - cpu, time.process_time()
 
     # 2. Split and candidates: training lists (cross-fitted), validation lists.
     t = time.perf_counter()
@@ -246,8 +270,11 @@ def train(dataset: Dataset, config: RerankerConfig | None = None, *, item_embedd
     private_fs = end_to_end_first_stage(config, dataset, train_seqs, text_nn, item_embeddings) if end_to_end else None
     fixed = private_fs.first_stage if private_fs else None
     lists = _build_lists(config, dataset, train_seqs, text_nn, rng, report, fixed)
-    val_lists = _eval_lists(config, dataset, split, fixed or _fit_first_stage(config, dataset, train_seqs, text_nn), "val")
+    eval_users = eval_sample(split, config.max_eval_users, config.seed)
+    val_lists = _eval_lists(config, dataset, split, fixed or _fit_first_stage(config, dataset, train_seqs, text_nn), "val",
+                            eval_users)
     timings["candidates"] = time.perf_counter() - t
+    cpu_seconds["candidates"], cpu = time.process_time() - cpu, time.process_time()
 
     # 3. Network, optimiser and negative sampler (half uniform, half by popularity).
     net = RerankerNet(config, dataset.n_items, len(dataset.event_type_names))
@@ -255,7 +282,9 @@ def train(dataset: Dataset, config: RerankerConfig | None = None, *, item_embedd
         net.items.text[1:] = torch.from_numpy(np.asarray(item_embeddings, dtype=np.float32))
     net.to(device)
     optimiser = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    steps_per_epoch = -(-len(windows[0]) // config.batch_size) - (-len(lists.label) // config.batch_size)
+    n_seq, n_list = len(windows[0]), len(lists.label)
+    n_seq_epoch = epoch_windows(n_seq, config.max_train_windows)  # a fresh sample each epoch when capped
+    steps_per_epoch = -(-n_seq_epoch // config.batch_size) - (-n_list // config.batch_size)
     # One cosine cycle over all epochs: the constant rate diverged after epoch 4 (EXPERIMENTS.md run 3).
     total_steps = max(1, config.max_epochs * steps_per_epoch)
     # NOTE: torch's OneCycleLR divides by zero when pct_start * total_steps == 1 (e.g. 10 steps in all).
@@ -268,7 +297,6 @@ def train(dataset: Dataset, config: RerankerConfig | None = None, *, item_embedd
 
     # 4. Epochs: next-item batches and list batches interleaved; early stop on validation NDCG@10.
     t = time.perf_counter()
-    n_seq, n_list = len(windows[0]), len(lists.label)
     best, best_state, best_epoch, bad, history = -1.0, None, 0, 0, []
 
     def validate(model: RerankerNet) -> float:
@@ -282,14 +310,14 @@ def train(dataset: Dataset, config: RerankerConfig | None = None, *, item_embedd
         best_epoch = len(history)
     for epoch in range(1, 1 if privacy else config.max_epochs + 1):
         net.train()
-        steps = [("seq", i) for i in range(0, n_seq, config.batch_size)] + \
+        steps = [("seq", i) for i in range(0, n_seq_epoch, config.batch_size)] + \
                 [("list", i) for i in range(0, n_list, config.batch_size)]
         steps = [steps[i] for i in rng.permutation(len(steps))]
-        seq_perm, list_perm = torch.randperm(n_seq, generator=gen), torch.randperm(n_list, generator=gen)
+        seq_perm, list_perm = torch.randperm(n_seq, generator=gen)[:n_seq_epoch], torch.randperm(n_list, generator=gen)
         for step, (kind, start) in enumerate(steps):
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
                 if kind == "seq":
-                    idx = seq_perm[start:start + config.batch_size]
+                    idx = seq_perm[start:min(start + config.batch_size, n_seq_epoch)]
                     items, types, gaps, targets = (w[idx].to(device) for w in windows)
                     half = config.n_negatives // 2
                     negatives = torch.cat([
@@ -315,17 +343,23 @@ def train(dataset: Dataset, config: RerankerConfig | None = None, *, item_embedd
         score = validate(net)
         history.append({"epoch": epoch, "val_ndcg@10": score, "seconds": time.perf_counter() - t})
         if score > best:
-            best, best_state, best_epoch, bad = score, copy.deepcopy(net.state_dict()), epoch, 0
+            # The frozen text buffer (items x 384) never changes: not copied.
+            best_state = {k: v.detach().clone() for k, v in net.state_dict().items() if k != "items.text"}
+            best, best_epoch, bad = score, epoch, 0
         else:
             bad += 1
             if bad >= config.patience:
                 break
-    net.load_state_dict(best_state)
+    missing = net.load_state_dict(best_state, strict=False).missing_keys  # the best epoch's weights, not the last's
+    assert set(missing) <= {"items.text"}, f"best state lacks {missing}"
+    del windows, lists, best_state  # training data is not needed past this point
     timings["training"] = time.perf_counter() - t
+    cpu_seconds["training"], cpu = time.process_time() - cpu, time.process_time()
 
     # 5. Protocol metrics: validation (first stage fit without val/test), test (val event seen as history).
     t = time.perf_counter()
-    metrics: dict = {"users_evaluated": int(len(split.eval_users)), "users_left_out": split.n_left_out,
+    metrics: dict = {"users_evaluated": int(len(eval_users)), "users_eligible": int(len(split.eval_users)),
+                     "users_left_out": split.n_left_out, "train_windows_per_epoch": n_seq_epoch,
                      "events_dropped": dataset.n_dropped, "best_epoch": best_epoch, "epochs": history,
                      "train_lists": n_list, "train_windows": n_seq,
                      "new_user_bound": {"new_users": bound.new_users, "items_capped": bound.items_capped,
@@ -342,18 +376,22 @@ def train(dataset: Dataset, config: RerankerConfig | None = None, *, item_embedd
             test_fs = fixed or _fit_first_stage(config, dataset, [split.history(u, "test") for u in range(dataset.n_users)],
                                                 text_nn)
             report("evaluating", 0.6)
-            test_lists = _eval_lists(config, dataset, split, test_fs, "test")
+            del val_lists  # one stage's (U, N, F) features alive at a time
+            test_lists = _eval_lists(config, dataset, split, test_fs, "test", eval_users)
             report("evaluating", 0.8)
             metrics["methods"] = [{"name": n, **m} for n, m in _metrics(test_lists, net, device, dataset.n_items).items()]
             metrics[recall_key] = recall_at(test_lists.cand, test_lists.targets)
         report("evaluating", 1.0)
     timings["evaluating"] = time.perf_counter() - t
+    cpu_seconds["evaluating"], cpu = time.process_time() - cpu, time.process_time()
 
     # 6. Production: refit the first stage on every event; keep the early-stopped network.
     t = time.perf_counter()
     final_fs = fixed or _fit_first_stage(config, dataset, split.sequences, text_nn)
     model = Reranker(config, dataset.item_ids, dataset.event_type_names, net.eval(), final_fs)
     timings["production_fit"] = time.perf_counter() - t
+    cpu_seconds["production_fit"], cpu = time.process_time() - cpu, time.process_time()
     timings["total"] = time.perf_counter() - clock
     metrics["train_seconds"] = timings["total"] - timings["evaluating"]
+    metrics["cpu_seconds"] = {k: round(v, 2) for k, v in cpu_seconds.items()}
     return TrainResult(model=model, metrics=metrics, timings=timings, device=str(device))

@@ -1,14 +1,17 @@
 """Keep each item's text embedding current: only items whose text changed are re-encoded."""
 from __future__ import annotations
 
+import hashlib
 import logging
+import time
 from typing import Callable
 
 import numpy as np
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
-from reranking.ml.text import EMBEDDING_DIM, embed_with_cache
+from reranking.ml.text import EMBEDDING_DIM, embed_with_cache, text_hash
 from reranking.models import Item, ItemEmbedding
 from tenants.models import Tenant
 
@@ -16,6 +19,8 @@ log = logging.getLogger(__name__)
 # Upserts within this many seconds share one embedding run: a catalogue import of many batches, or a
 # merchandiser's edits, queue one task, not one per request.
 EMBED_DELAY = 5
+CHUNK_CLAIM_SECONDS = 900  # a chunk of 5,000 texts takes ~2 min on 2 busy cores; a dead worker's is re-taken after this
+CHUNK_POLL_SECONDS = 1.0
 
 
 def queued_key(tenant_id: int) -> str:
@@ -46,46 +51,136 @@ def request_embedding(tenant_id: int) -> bool:
 def embed_queued(tenant: Tenant) -> int:
     """Run a queued embedding (the debounced task): upserts from now on queue the next run."""
     cache.delete(queued_key(tenant.pk))
-    _, recomputed = embed_items(tenant)
+    _, recomputed = embed_items(tenant, share=True)  # a large import's texts: every idle worker helps
     return len(recomputed)
 
 
+TEXT_FIELDS = ("id", "external_id", "title", "category", "tags", "description")  # what Item.text reads
+WRITE_BATCH = 1000
+
+
 def live_items(tenant: Tenant) -> list[Item]:
-    return list(Item.objects.for_tenant(tenant).filter(is_deleted=False).order_by("id"))
+    """Return the tenant's live items in id order, with only the fields training reads (id, text) loaded:
+    whole rows (attributes, prices, ...) of a 100k-item catalogue held a few hundred MiB through a run.
+    """
+    return list(Item.objects.for_tenant(tenant).filter(is_deleted=False).order_by("id").only(*TEXT_FIELDS))
+
+
+def _stored(tenant: Tenant, items: list[Item] | None = None) -> dict[str, tuple[str, np.ndarray]]:
+    rows = ItemEmbedding.objects.for_tenant(tenant)
+    if items is not None:
+        rows = rows.filter(item__in=[item.pk for item in items])
+    return {
+        item_id: (text_hash, np.frombuffer(bytes(vector), dtype=np.float32))
+        for item_id, text_hash, vector in rows.values_list("item__external_id", "text_hash", "vector").iterator(
+            chunk_size=WRITE_BATCH)
+    }
+
+
+def _save(tenant: Tenant, items: list[Item], recomputed: list[str], stored: dict[str, tuple[str, np.ndarray]]) -> None:
+    by_external = {item.external_id: item for item in items}
+    rows = [by_external[item_id] for item_id in recomputed]
+    with transaction.atomic():  # in batches: one row object per vector for 100k items was ~300 MiB
+        for start in range(0, len(rows), WRITE_BATCH):
+            batch = rows[start:start + WRITE_BATCH]
+            ItemEmbedding.objects.for_tenant(tenant).filter(item__in=batch).delete()
+            ItemEmbedding.objects.bulk_create([
+                ItemEmbedding(
+                    tenant=tenant,
+                    item=item,
+                    text_hash=stored[item.external_id][0],
+                    vector=stored[item.external_id][1].astype(np.float32).tobytes(),
+                )
+                for item in batch
+            ])
 
 
 def embed_items(
-    tenant: Tenant, items: list[Item] | None = None, progress: Callable[[float], None] | None = None
+    tenant: Tenant, items: list[Item] | None = None, progress: Callable[[float], None] | None = None,
+    *, share: bool = False,
 ) -> tuple[np.ndarray, list[str]]:
     """Return the (N, 384) embeddings of the items (in order) and the external ids re-encoded.
 
-    Loads MiniLM only when some text changed; stores the new vectors in one transaction.
+    Loads MiniLM only when some text changed; stores the new vectors. With `share` (the training task)
+    and more than RECS_EMBED_CHUNK_ITEMS stale items, the stale items are cut into chunks that idle
+    workers take too (embed_chunks), so two workers about halve a large catalogue's first embedding.
     """
     items = live_items(tenant) if items is None else items
-    stored = {
-        item_id: (text_hash, np.frombuffer(bytes(vector), dtype=np.float32))
-        for item_id, text_hash, vector in ItemEmbedding.objects.for_tenant(tenant).values_list(
-            "item__external_id", "text_hash", "vector"
-        )
-    }
-    ids = [item.external_id for item in items]
-    matrix, recomputed = embed_with_cache(ids, [item.text for item in items], stored, progress=progress)
+    stored = _stored(tenant)
+    ids, texts = [item.external_id for item in items], [item.text for item in items]
+    shared: list[str] = []
+    if share:
+        stale = [item for item, text in zip(items, texts) if stored.get(item.external_id, ("", None))[0] != text_hash(text)]
+        if len(stale) > settings.RECS_EMBED_CHUNK_ITEMS:
+            embed_chunks(tenant, stale, progress)
+            stored, shared = _stored(tenant), [item.external_id for item in stale]
+    matrix, recomputed = embed_with_cache(ids, texts, stored, progress=progress)
     if recomputed:
-        by_external = {item.external_id: item for item in items}
-        with transaction.atomic():
-            rows = [by_external[item_id] for item_id in recomputed]
-            ItemEmbedding.objects.for_tenant(tenant).filter(item__in=rows).delete()
-            ItemEmbedding.objects.bulk_create(
-                [
-                    ItemEmbedding(
-                        tenant=tenant,
-                        item=item,
-                        text_hash=stored[item.external_id][0],
-                        vector=stored[item.external_id][1].astype(np.float32).tobytes(),
-                    )
-                    for item in rows
-                ],
-                batch_size=1000,
-            )
+        _save(tenant, items, recomputed, stored)
     assert matrix.shape == (len(items), EMBEDDING_DIM), "one embedding row per item"
-    return matrix, recomputed
+    return matrix, list(dict.fromkeys(shared + recomputed))
+
+
+def chunk_key(tenant_id: int, item_pks: list[int]) -> str:
+    digest = hashlib.sha256(",".join(map(str, item_pks)).encode()).hexdigest()[:16]
+    return f"recs:embed-chunk:{tenant_id}:{digest}"
+
+
+def embed_chunk(tenant_id: int, item_pks: list[int], *, claimed: bool = False) -> int:
+    """Embed the stale ones of these items under the chunk's claim; return how many were (0: claimed by another).
+
+    Idempotent: items deleted or already current are skipped. A claim expires after CHUNK_CLAIM_SECONDS,
+    so a chunk whose worker died is taken again.
+    """
+    if not claimed and not cache.add(chunk_key(tenant_id, item_pks), 1, CHUNK_CLAIM_SECONDS):
+        return 0
+    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    if tenant is None:
+        return 0
+    items = list(Item.objects.for_tenant(tenant).filter(pk__in=item_pks, is_deleted=False).order_by("id")
+                 .only(*TEXT_FIELDS))
+    stored = _stored(tenant, items)
+    _, recomputed = embed_with_cache([i.external_id for i in items], [i.text for i in items], stored)
+    if recomputed:
+        _save(tenant, items, recomputed, stored)
+    return len(recomputed)
+
+
+def _chunk_done(tenant: Tenant, items: list[Item]) -> bool:
+    current = dict(ItemEmbedding.objects.for_tenant(tenant).filter(item__in=[i.pk for i in items])
+                   .values_list("item_id", "text_hash"))
+    return all(current.get(item.pk) == text_hash(item.text) for item in items)
+
+
+def embed_chunks(tenant: Tenant, stale: list[Item], progress: Callable[[float], None] | None = None) -> None:
+    """Embed `stale` items in chunks that other workers may take (worker.tasks.embed_chunk); return when all are stored.
+
+    This process takes unclaimed chunks itself, so it never waits on a queue no worker serves; it only
+    waits for chunks another worker is embedding (polling the table), or re-takes them once their claim expires.
+    """
+    from celery import current_app
+
+    size = settings.RECS_EMBED_CHUNK_ITEMS
+    chunks = [stale[i:i + size] for i in range(0, len(stale), size)]
+    for chunk in chunks[1:]:  # the first one is ours at once
+        try:
+            current_app.send_task("worker.tasks.embed_chunk", args=[tenant.pk, [i.pk for i in chunk]], retry=False)
+        except Exception as exc:  # noqa: BLE001 - no broker: this process embeds every chunk
+            log.warning("could not share embedding chunks of tenant %s: %s", tenant.pk, exc)
+            break
+    pending, done = list(range(len(chunks))), 0
+    while pending:
+        left = []
+        for n in pending:
+            pks = [i.pk for i in chunks[n]]
+            if cache.add(chunk_key(tenant.pk, pks), 1, CHUNK_CLAIM_SECONDS):
+                embed_chunk(tenant.pk, pks, claimed=True)
+            elif not _chunk_done(tenant, chunks[n]):
+                left.append(n)
+                continue
+            done += 1
+            if progress is not None:
+                progress(done / len(chunks))
+        if len(left) == len(pending):
+            time.sleep(CHUNK_POLL_SECONDS)  # every remaining chunk is another worker's: wait for it
+        pending = left

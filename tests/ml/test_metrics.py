@@ -27,3 +27,10 @@ def test_only_the_top_k_counts():
 
 def test_recall_counts_targets_anywhere_in_the_list():
     assert recall_at(np.array([[1, 2, 3], [4, 5, 6]]), np.array([3, 7])) == 0.5
+
+
+def test_ndcg_comes_with_its_95_percent_interval():
+    top = np.array([[1], [2], [3], [4]])
+    m = ranking_metrics(top, np.array([1, 0, 3, 0]), n_items=5, k=1)  # per-user NDCG 1, 0, 1, 0
+    assert m["ndcg@1"] == 0.5
+    assert m["ndcg@1_ci95"] == pytest.approx(1.96 * np.std([1, 0, 1, 0], ddof=1) / 2)

@@ -4,8 +4,6 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from celery import current_app
-from django.core.cache import cache
 
 from reranking.models import Event, Item, ItemEmbedding
 from reranking.services.catalogue import upsert_items
@@ -14,33 +12,26 @@ from worker.tasks import embed_items as embed_task
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def sent(monkeypatch) -> list:
-    calls = []
-    monkeypatch.setattr(current_app, "send_task", lambda name, **kw: calls.append((name, kw)))
-    cache.clear()
-    return calls
 
-
-def test_upserts_queue_one_debounced_embedding_run(alice, sent, django_capture_on_commit_callbacks):
+def test_upserts_queue_one_debounced_embedding_run(alice, sent_tasks, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         upsert_items(alice.tenant, [{"item_id": "a", "title": "Apple"}])
     with django_capture_on_commit_callbacks(execute=True):
         upsert_items(alice.tenant, [{"item_id": "b", "title": "Banana"}])
-    assert [(name, kw["args"], kw["countdown"]) for name, kw in sent] == [("worker.tasks.embed_items", [alice.tenant.pk], 5)]
+    assert [(name, kw["args"], kw["countdown"]) for name, kw in sent_tasks] == [("worker.tasks.embed_items", [alice.tenant.pk], 5)]
     with django_capture_on_commit_callbacks(execute=True):
         upsert_items(alice.tenant, [{"item_id": "a", "title": "Apple"}])  # unchanged: nothing to embed
-    assert len(sent) == 1
+    assert len(sent_tasks) == 1
 
 
-def test_the_task_embeds_the_new_items_and_reopens_the_queue(alice, sent, django_capture_on_commit_callbacks):
+def test_the_task_embeds_the_new_items_and_reopens_the_queue(alice, sent_tasks, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         upsert_items(alice.tenant, [{"item_id": "a", "title": "Apple"}, {"item_id": "b", "title": "Banana"}])
     assert embed_task(alice.tenant.pk) == 2
     assert ItemEmbedding.objects.filter(tenant=alice.tenant).count() == 2
     with django_capture_on_commit_callbacks(execute=True):
         upsert_items(alice.tenant, [{"item_id": "a", "title": "Green apple"}])
-    assert len(sent) == 2 and embed_task(alice.tenant.pk) == 1
+    assert len(sent_tasks) == 2 and embed_task(alice.tenant.pk) == 1
 
 
 def favourite(shop, user_id: str) -> Item:
