@@ -25,7 +25,7 @@ from django.test import Client
 from django.urls import reverse
 
 from reranking.models import ErasureRecord, ModelVersion, PrivacyRelease, PrivacySettings, Rule
-from reranking.services import experiments
+from reranking.services import experiments, webhooks
 from reranking.services.catalogue import upsert_items
 from reranking.services.ingest import ingest_events
 from tenants.models import ApiKey, Invite, Membership, Tenant, TenantOwned
@@ -93,6 +93,10 @@ PROBES: dict[str, Probe] = {
     "experiment-detail": Probe(OBJ, {"id": "experiment"}),
     "experiment-stop": Probe(OBJ, {"id": "experiment"}),
     "experiment-promote": Probe(OBJ, {"id": "experiment"}, body={"arm": "b"}),
+    "webhook-list": Probe(COL, body={"url": "https://hooks.charlie.test/in", "events": ["model.activated"]}),
+    "webhook-detail": Probe(OBJ, {"id": "webhook"}, body={"description": "taken over", "active": False}),
+    "webhook-ping": Probe(OBJ, {"id": "webhook"}),
+    "webhook-deliveries": Probe(OBJ, {"id": "webhook"}),
     # --- web UI: the tenant comes from the URL's slug and the user's membership ---
     "ui:dashboard": Probe(COL),
     "ui:items": Probe(COL),
@@ -131,6 +135,10 @@ PROBES: dict[str, Probe] = {
     "ui:experiment": Probe(OBJ, {"pk": "experiment"}),
     "ui:experiment-stop": Probe(OBJ, {"pk": "experiment"}),
     "ui:experiment-promote": Probe(OBJ, {"pk": "experiment"}, body={"arm": "b"}),
+    "ui:webhooks": Probe(COL, body={"url": "https://hooks.charlie.test/in", "events": ["model.activated"]}),
+    "ui:webhook-ping": Probe(OBJ, {"pk": "webhook"}),
+    "ui:webhook-toggle": Probe(OBJ, {"pk": "webhook"}),
+    "ui:webhook-delete": Probe(OBJ, {"pk": "webhook"}),
 }
 
 
@@ -173,6 +181,8 @@ def world(alice, charlie, monkeypatch, settings, tmp_path) -> dict:
     cache.clear()
     monkeypatch.setattr("worker.tasks.train_reranker.delay", lambda *args: None)
     monkeypatch.setattr("worker.tasks.precompute_rankings.delay", lambda *args: None)
+    monkeypatch.setattr("worker.tasks.deliver_webhook.delay", lambda *args: None)
+    settings.RECS_WEBHOOK_ALLOWED_PRIVATE_HOSTS = ["hooks.alice.test", "hooks.charlie.test"]
     Tenant.objects.filter(pk=alice.tenant.pk).update(name=f"{SECRET} shop")
     alice.tenant.refresh_from_db()
     upsert_items(alice.tenant, [{"item_id": "alice-item-1", "title": f"{SECRET} lamp", "category": f"{SECRET}-cat",
@@ -195,9 +205,12 @@ def world(alice, charlie, monkeypatch, settings, tmp_path) -> dict:
     invite, _ = Invite.issue(alice.tenant, "viewer", alice.owner, note=SECRET)
     experiment = experiments.start(alice.tenant, f"{SECRET} test", [
         {"name": "a", "kind": "reranker", "share": 50}, {"name": "b", "kind": "version", "version": 7, "share": 50}])
+    endpoint, _ = webhooks.create_endpoint(alice.tenant, f"https://hooks.alice.test/{SECRET}", ["model.activated"],
+                                           description=SECRET)
+    webhooks.emit(alice.tenant, "model.activated", {"note": SECRET})
     return {"item": "alice-item-1", "user": "alice-user-1", "rule": rule.pk, "version": 7, "queued": 8,
             "erasure": erasure.pk, "key": key.pk, "member": member.pk, "invite": invite.pk,
-            "experiment": experiment.pk}
+            "experiment": experiment.pk, "webhook": endpoint.pk}
 
 
 def alices_rows(tenant: Tenant) -> dict:
