@@ -5,7 +5,7 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from .models import PrivacySettings, Rule, TrainingPolicy
-from .services.cache import delete, ingest_limits_key, privacy_key, rules_key
+from .services.cache import delete, ingest_limits_key, policy_key, privacy_key, rules_key
 
 
 @receiver([post_save, post_delete], sender=Rule)
@@ -16,4 +16,4 @@ def forget_serving_settings(sender, instance, **kwargs) -> None:
 
 @receiver([post_save, post_delete], sender=TrainingPolicy)
 def forget_ingest_limits(sender, instance, **kwargs) -> None:
-    delete(ingest_limits_key(instance.tenant_id))
+    delete(ingest_limits_key(instance.tenant_id), policy_key(instance.tenant_id))

@@ -66,7 +66,7 @@ def score_lists(net: RerankerNet, first_stage: FirstStage, config: RerankerConfi
     """Return candidates (B, N) item indices (-1 pads) and re-ranker scores (B, N) (-inf on pads)."""
     cand, feats = first_stage.candidates(q, exclude_seen, given=given)
     gaps = [gap_buckets(t) if len(t) else np.zeros(0, np.int64) for t in q.times]
-    h_items, h_types, h_gaps = history_tensors(q.items, types, gaps, config.max_history)
+    h_items, h_types, h_gaps = history_tensors(q.items, types, gaps, config.max_history, trim=True)
     if net.training:  # eval() walks every submodule: ~0.5 ms per call when done unconditionally
         net.eval()
     with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
@@ -292,7 +292,7 @@ class Reranker:
         known_vecs = self.net.items(torch.tensor([[i + 1 for i in known]], dtype=torch.long, device=self.device))
         cand_vecs = torch.cat([known_vecs, new_vecs.unsqueeze(0)], 1)  # (1, N, D)
         gaps = [gap_buckets(t) if len(t) else np.zeros(0, np.int64) for t in q.times]
-        h_items, h_types, h_gaps = history_tensors(q.items, types, gaps, self.config.max_history)
+        h_items, h_types, h_gaps = history_tensors(q.items, types, gaps, self.config.max_history, trim=True)
         user = self.net.user_state(h_items.to(self.device), h_types.to(self.device), h_gaps.to(self.device))
         valid = torch.ones(cand_vecs.shape[:2], dtype=torch.bool, device=self.device)
         scores = self.net.scorer(user, cand_vecs, all_feats.to(self.device), valid)[0].float().cpu().numpy()

@@ -69,7 +69,11 @@ class HistoryEncoder(nn.Module):
                 gaps: torch.Tensor) -> torch.Tensor:
         # item_vecs: (B, L, D); items, types, gaps: (B, L), left-padded with 0
         b, length, _ = item_vecs.shape
-        pos = torch.arange(length, device=items.device)
+        # Positions count back from the window's end (the newest event is always the last position), so a
+        # batch trimmed of left padding (`history_tensors(..., trim=True)`) reads exactly what the full window
+        # does: padding is never a key. Training always passes the full max_history window.
+        end = self.positions.num_embeddings
+        pos = torch.arange(end - length, end, device=items.device)
         # Positions get a batch dimension so per-sample gradients (DP-SGD, private.py) see one row per sample.
         x = item_vecs + self.types(types) + self.gaps(gaps) + self.positions(pos.expand(b, length))  # (B, L, D)
         x = self.dropout(x)
@@ -139,8 +143,15 @@ class RerankerNet(nn.Module):
 
 
 def history_tensors(items: list[np.ndarray], types: list[np.ndarray], gaps: list[np.ndarray],
-                    length: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Return (B, L) left-padded item ids (+1), event types (+1) and gap buckets of the last L events."""
+                    length: int, trim: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Return (B, L) left-padded item ids (+1), event types (+1) and gap buckets of the last L events.
+
+    With `trim` (inference), L is the longest history in the batch (at most `length`, at least 1) instead
+    of `length`: the encoder's last position reads the same events, and a new user's 4 clicks cost a
+    4-position attention instead of a 50-position one.
+    """
+    if trim:
+        length = max(1, min(length, max((len(it) for it in items), default=1)))
     out = np.zeros((3, len(items), length), dtype=np.int64)
     for b, (it, ty, gp) in enumerate(zip(items, types, gaps)):
         n = min(length, len(it))

@@ -111,6 +111,10 @@ def privacy_key(tenant_id: int) -> str:
     return f"recs:privacy:{tenant_id}"
 
 
+def policy_key(tenant_id: int) -> str:
+    return f"recs:policy:{tenant_id}"
+
+
 def popular_key(tenant_id: int) -> str:
     return f"recs:popular:{tenant_id}"
 

@@ -112,6 +112,15 @@ def privacy_of(tenant: Tenant) -> dict:
     return cache.remember(cache.privacy_key(tenant.pk), RULES_TTL, load, local=True)
 
 
+def excludes_seen(tenant: Tenant) -> bool:
+    """Return the training policy's exclude_seen (whether a user's own items are left out of their lists), cached."""
+
+    def load() -> dict:
+        return {"exclude_seen": TrainingPolicy.for_tenant(tenant).exclude_seen}
+
+    return cache.remember(cache.policy_key(tenant.pk), RULES_TTL, load, local=True)["exclude_seen"]
+
+
 def popular_items(tenant: Tenant) -> list[tuple[str, float]]:
     """Return the most interacted-with live items of the last 30 days (all time if that is empty)."""
 
@@ -605,10 +614,9 @@ def live_candidates(
     Falls back to text similarity, then to popular items, which are the last resort: a request with
     no history the model can use.
     """
-    policy = TrainingPolicy.for_tenant(tenant)
     if pk is not None:
         history = histories_for(tenant, [pk])[pk]
-        exclude_seen = policy.exclude_seen
+        exclude_seen = excludes_seen(tenant)
     else:
         history = History(item_ids=list(context or []))
         exclude_seen = True  # the items a visitor is looking at are not recommendations
@@ -653,7 +661,7 @@ def fill_candidates(
         items = items.filter(price__lte=filters["price_max"])
     if user is not None:
         history = histories_for(tenant, [user])[user]
-        skip = set(history.item_ids) if TrainingPolicy.for_tenant(tenant).exclude_seen else set()
+        skip = set(history.item_ids) if excludes_seen(tenant) else set()
     else:
         history, skip = History(item_ids=list(context or [])), set(context or [])
     have = {i for i, _ in scored} | skip
@@ -708,7 +716,7 @@ def recommend(
         if ranking["fresh"] or stamp:
             # The user acted since their ranking, or items were added since training: re-score on read.
             history = histories_for(tenant, [ranking["user_id"]])[ranking["user_id"]]
-            seen = set(history.item_ids) if TrainingPolicy.for_tenant(tenant).exclude_seen else set()
+            seen = set(history.item_ids) if excludes_seen(tenant) else set()
 
             def rescore(model: Reranker) -> list[tuple[str, float]]:
                 return with_newer(tenant, version, model, history, scored, seen)
