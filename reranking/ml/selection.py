@@ -3,8 +3,10 @@
 On small shops (a few hundred users, ~150 items) the network can learn no more than the transition
 or kNN source it re-orders, and may do worse. Training already measures every source and the network
 on the same validation lists (train.py, metrics["validation"]); this picks what the version serves.
-A source wins only when its NDCG@10 beats the re-ranker's by more than `margin` (relative), so noise
-between two near-equal methods does not flip a version away from the model.
+The re-ranker is served only when its NDCG@10 beats the best source's by more than `margin` (relative):
+a near tie goes to the source, which is as good within noise, simpler to explain and cheaper to serve
+live. On generated shops where the network cannot learn more than a source (bench/selection.py) the
+source was never worse on test than the re-ranker; on ml-latest-small the re-ranker wins by ~20%.
 """
 from __future__ import annotations
 
@@ -42,12 +44,18 @@ def choose(validation: dict, margin: float) -> Selection | None:
         return None
     best = max(sources, key=lambda name: (sources[name], name))
     theirs = sources[best]
-    if theirs > ours * (1.0 + margin):
-        served = best
-        reason = (f"{NAMES['reranker'].capitalize()} did not beat {NAMES[best]} on your data "
-                  f"(validation NDCG@10 {ours:.3f} vs {theirs:.3f}), so this version serves {NAMES[best]}.")
-    else:
+    if ours > theirs * (1.0 + margin):
         served = "reranker"
         reason = (f"This version serves {NAMES['reranker']}: validation NDCG@10 {ours:.3f} against "
                   f"{theirs:.3f} for the best single source ({NAMES[best]}).")
+    elif ours > theirs:
+        served = best
+        reason = (f"{NAMES['reranker'].capitalize()} was only {100 * (ours / theirs - 1):.1f}% better than "
+                  f"{NAMES[best]} on your data (validation NDCG@10 {ours:.3f} vs {theirs:.3f}), within the "
+                  f"{100 * margin:g}% margin for noise, so this version serves {NAMES[best]}: as good, and "
+                  "simpler and cheaper to serve.")
+    else:
+        served = best
+        reason = (f"{NAMES['reranker'].capitalize()} did not beat {NAMES[best]} on your data "
+                  f"(validation NDCG@10 {ours:.3f} vs {theirs:.3f}), so this version serves {NAMES[best]}.")
     return Selection(served, ours, best, theirs, margin, reason)
