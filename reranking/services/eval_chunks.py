@@ -89,9 +89,10 @@ def shared_scorer(run: ModelVersion, progress: Callable[[float], None] | None = 
     return score
 
 
-def evaluate_chunks(run: ModelVersion, job: TestJob, progress: Callable[[float], None] | None = None
-                    ) -> list[dict[str, np.ndarray]]:
-    """Score the job's users in chunks other workers may take (worker.tasks.evaluate_chunk); return the parts in order.
+def evaluate_chunks(run: ModelVersion, job: TestJob, progress: Callable[[float], None] | None = None,
+                    size: int | None = None) -> list[dict[str, np.ndarray]]:
+    """Score the job's users in chunks of `size` (RECS_EVAL_CHUNK_USERS) other workers may take
+    (worker.tasks.evaluate_chunk); return the parts in order.
 
     This process scores unclaimed chunks itself from the job in memory, so it never waits on a queue no
     worker serves; it only waits for chunks another worker is scoring, or re-takes them once their claim
@@ -102,7 +103,7 @@ def evaluate_chunks(run: ModelVersion, job: TestJob, progress: Callable[[float],
     folder = job_dir(run, run.attempts)
     shutil.rmtree(folder, ignore_errors=True)
     job.save(str(folder))
-    chunks = job.slices(settings.RECS_EVAL_CHUNK_USERS)
+    chunks = job.slices(size or settings.RECS_EVAL_CHUNK_USERS)
     try:
         for start, stop in chunks[1:]:  # the first one is ours at once
             try:
