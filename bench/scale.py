@@ -1,6 +1,7 @@
 """Growth curves: training, precompute, memory and serving cost of one tenant as it grows, and of many tenants.
 
     .venv/bin/python bench/scale.py [--sizes 1e4,1e5,1e6] [--tenants 100] [--requests 400] [--embed-split 1e6]
+        [--eval-split 1e6]
 
 For each size it generates a synthetic shop with that many interactions and a tenth as many items
 (reranking/demo_data.py, every item with its own text), loads it through the ingest service, trains and
@@ -281,6 +282,63 @@ def embedding_split(n_events: int, env: dict) -> dict:
     return row
 
 
+def evaluation_split(n_events: int, env: dict) -> dict:
+    """Train a fresh shop of `n_events` in this process and time its test-stage scoring (the sampled users of
+    reranking.ml.holdout.TestJob) in this process alone, then in two chunks with one Celery worker taking the
+    second (two workers in all); return both wall times and whether the metrics matched (eval_chunks.py).
+
+    The first-stage refit before scoring stays in the trainer and is in neither figure; saving the job for
+    the other worker is in the second.
+    """
+    from config.celery_app import app
+    from reranking.ml.holdout import combine, score_here
+    from reranking.services import eval_chunks, training
+    from reranking.services.bulk import import_events, import_items
+    from tenants.models import Tenant
+
+    items, events = shop(n_events, seed=n_events % 1000 + 13)
+    tenant = Tenant.objects.create(slug=f"eval-{n_events}-{int(time.time())}", name=f"Eval {n_events}")
+    import_items(tenant, items, progress=False)
+    import_events(tenant, events, total=len(events), progress=False)
+    print(f"\n== test evaluation of a {len(events):,}-interaction shop: one process, then two", flush=True)
+    row: dict = {}
+
+    def timed_scorer(run, progress=None):
+        def score(job):
+            n_items = job.model.first_stage.n_items
+            row["users"] = len(job)
+            clock = time.perf_counter()
+            alone = score_here(job)
+            row["wall_s_1"] = time.perf_counter() - clock
+            app.control.purge()
+            helpers = start_workers(1, env, prefix="eval")
+            try:
+                clock = time.perf_counter()
+                parts = eval_chunks.evaluate_chunks(run, job, size=-(-len(job) // 2))
+                row["wall_s_2"] = time.perf_counter() - clock
+            finally:
+                for proc in helpers:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                for proc in helpers:
+                    proc.wait(timeout=120)
+            row["same_metrics"] = combine(parts, n_items) == combine(alone, n_items)
+            print(f"  {len(job):,} users: {row['wall_s_1']:.1f} s in one process, {row['wall_s_2']:.1f} s in two "
+                  f"(metrics equal: {row['same_metrics']})", flush=True)
+            return parts
+        return score
+
+    shared_scorer, eval_chunks.shared_scorer = eval_chunks.shared_scorer, timed_scorer
+    try:
+        run, _ = training.request_training(tenant, enqueue=False)
+        training.run_training(run.pk)
+    finally:
+        eval_chunks.shared_scorer = shared_scorer
+        tenant.delete()
+    assert "wall_s_2" in row, "the run did not reach its test evaluation"
+    row["speedup"] = row["wall_s_1"] / row["wall_s_2"]
+    return row
+
+
 def slope(xs: list[float], ys: list[float]) -> float:
     import numpy as np
 
@@ -340,6 +398,8 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the generated tenants")
     parser.add_argument("--embed-split", default="", help="interactions of a shop whose first embedding is timed "
                         "with one and with two workers (e.g. 1e6; empty: skip)")
+    parser.add_argument("--eval-split", default="", help="interactions of a shop whose test evaluation is timed "
+                        "with one and with two workers (e.g. 1e6; empty: skip)")
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL))
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", DEFAULT_REDIS_URL))
     args = parser.parse_args()
@@ -354,6 +414,7 @@ def main() -> None:
     rows = [run_size(n, env, args) for n in sizes]
     many = run_many(args.tenants, env, args) if args.tenants else None
     split = embedding_split(int(float(args.embed_split)), env) if args.embed_split else None
+    eval_split = evaluation_split(int(float(args.eval_split)), env) if args.eval_split else None
 
     print(f"\n{os.cpu_count()} CPUs; timings are wall seconds on a machine shared with other jobs (noisy).")
     print("Serving latency: GET /api/v1/users/<id>/recommendations?k=10 through gunicorn (1 worker), "
@@ -410,9 +471,13 @@ def main() -> None:
     if split:
         print(f"\nfirst embedding of {split['items']:,} texts: {split['wall_s_1']:.0f} s in one process, "
               f"{split['wall_s_2']:.0f} s with a second worker taking chunks ({split['speedup']:.2f}x)")
+    if eval_split:
+        print(f"\ntest evaluation of {eval_split['users']:,} users: {eval_split['wall_s_1']:.0f} s in one process, "
+              f"{eval_split['wall_s_2']:.0f} s with a second worker taking a chunk ({eval_split['speedup']:.2f}x; "
+              f"metrics equal: {eval_split['same_metrics']})")
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "scale.json").write_text(json.dumps({"sizes": rows, "many": many, "embedding_split": split}, indent=2,
-                                               default=str))
+    (OUT / "scale.json").write_text(json.dumps({"sizes": rows, "many": many, "embedding_split": split,
+                                                "evaluation_split": eval_split}, indent=2, default=str))
     print(f"figures: {OUT / 'scale.json'}")
 
 

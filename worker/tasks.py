@@ -16,6 +16,7 @@ from reranking.models import Event, ModelVersion, RunStatus, TrainingPolicy
 from reranking.services import precompute, privacy, served_log, training, webhooks
 from reranking.services.embeddings import embed_chunk as embed_chunk_service
 from reranking.services.embeddings import embed_queued
+from reranking.services.eval_chunks import evaluate_chunk as evaluate_chunk_service
 from tenants.models import Tenant
 
 
@@ -29,6 +30,12 @@ def embed_items(tenant_id: int) -> int:
 def embed_chunk(tenant_id: int, item_pks: list[int]) -> int:
     """Embed one chunk of a large training run's stale items, unless another worker has it; returns how many."""
     return embed_chunk_service(tenant_id, item_pks)
+
+
+@shared_task(name="worker.tasks.evaluate_chunk", soft_time_limit=1800, time_limit=1900)
+def evaluate_chunk(run_id: int, attempt: int, start: int, stop: int) -> int:
+    """Score one chunk of a large training run's test users, unless another worker has it; returns how many."""
+    return evaluate_chunk_service(run_id, attempt, start, stop)
 
 
 class TrainTask(Task):

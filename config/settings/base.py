@@ -255,6 +255,9 @@ RECS_PRECOMPUTE_SHARD_USERS = env.int("RECS_PRECOMPUTE_SHARD_USERS", 1000)
 # A training run with more stale item texts than this cuts them into chunks of this size that idle
 # workers embed too (reranking/services/embeddings.embed_chunks).
 RECS_EMBED_CHUNK_ITEMS = env.int("RECS_EMBED_CHUNK_ITEMS", 5000)
+# A training run whose test sample (at most max_eval_users, 5,000) has more users than this scores them
+# in chunks of this size that idle workers score too (reranking/services/eval_chunks.py).
+RECS_EVAL_CHUNK_USERS = env.int("RECS_EVAL_CHUNK_USERS", 2500)
 # Hyper-parameter overrides for every tenant (JSON), e.g. {"max_epochs": 3} for quick demos and tests.
 RECS_TRAINING_OVERRIDES = env.json("RECS_TRAINING_OVERRIDES", default={})
 # --- Webhooks (docs/webhooks.md) --------------------------------------------------------------

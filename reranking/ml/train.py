@@ -21,11 +21,12 @@ import torch.nn.functional as F
 from .artifact import Reranker, pick_device
 from .config import RerankerConfig
 from .data import Dataset, Split, first_positions, leave_last_out
-from .metrics import ranking_metrics, recall_at
+from .holdout import EvalLists, TestJob, TestScorer, combine, eval_lists, per_user, rerank_top, score_here
+from .metrics import ranking_metrics
 from .model import RerankerNet, gap_buckets, history_tensors
 from .private import dp_cap, end_to_end_first_stage, fit_private
 from .robust import bound_new_users
-from .sources import SOURCES, FirstStage, Queries, rows_per_batch, text_neighbours
+from .sources import FirstStage, Queries, rows_per_batch, text_neighbours
 from .text import TextEncoder
 
 # progress(phase, fraction of that phase done) is called between steps; it may raise Cancelled to stop.
@@ -147,17 +148,6 @@ def _build_lists(config: RerankerConfig, ds: Dataset, seqs: list[np.ndarray], te
                     torch.tensor([p[7] for p in parts], dtype=torch.long))
 
 
-@dataclass
-class EvalLists:
-    """Everything fixed for one evaluation stage: targets, baseline top-10s, candidates and their features."""
-
-    targets: np.ndarray  # (U,)
-    tops: dict[str, np.ndarray]  # method -> (U, 10)
-    cand: np.ndarray  # (U, N) item indices, -1 pads
-    feats: torch.Tensor  # (U, N, F)
-    history: tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (U, L) each
-
-
 def eval_sample(split: Split, cap: int, seed: int) -> np.ndarray:
     """Return the users the metrics read: every eval user, or a seeded sample of `cap` of them (sorted).
 
@@ -180,56 +170,19 @@ def epoch_windows(n: int, cap: int) -> int:
 def _eval_lists(config: RerankerConfig, ds: Dataset, split: Split, fs: FirstStage, stage: str,
                 users: np.ndarray) -> EvalLists:
     """Score baselines and build candidate lists for `users` (eval users) at `stage` ("val" or "test")."""
-    hist = [split.history(u, stage) for u in users]
+    q, types = _queries(ds, [split.history(u, stage) for u in users])
     targets = np.array([ds.event_items[split.target(u, stage)] for u in users], dtype=np.int64)
-    tops: dict[str, list[np.ndarray]] = {}
-    cands, feats, h_items, h_types, h_gaps = [], [], [], [], []
-    step = rows_per_batch(ds.n_items)
-    for start in range(0, len(hist), step):
-        q, types = _queries(ds, hist[start:start + step])
-        scores = fs.source_scores(q)
-        rows, cols = fs.seen_index(q)
-        for name in ("popularity", *SOURCES):
-            s = scores[name].clone()
-            s[rows, cols] = -torch.inf  # metrics exclude history items for every method
-            tops.setdefault(name, []).append(torch.topk(s, 10, dim=1).indices.numpy())
-        cand, feat = fs.candidates(q, config.exclude_seen, scores=scores)
-        tops.setdefault("candidates", []).append(cand[:, :10])
-        cands.append(cand)
-        feats.append(torch.from_numpy(feat))
-        h = history_tensors(q.items, types, [gap_buckets(t) for t in q.times], config.max_history)
-        h_items.append(h[0]); h_types.append(h[1]); h_gaps.append(h[2])
-    return EvalLists(targets, {k: np.concatenate(v) for k, v in tops.items()}, np.concatenate(cands),
-                     torch.cat(feats), (torch.cat(h_items), torch.cat(h_types), torch.cat(h_gaps)))
-
-
-@torch.no_grad()
-def _rerank_top(net: RerankerNet, lists: EvalLists, device: torch.device, k: int = 10) -> np.ndarray:
-    """Return (U, k) re-ranked item indices (-1 where the list ran out)."""
-    net.eval()
-    out = []
-    for start in range(0, len(lists.targets), 256):
-        sl = slice(start, start + 256)
-        cand = lists.cand[sl]
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            scores = net(*(h[sl].to(device) for h in lists.history), torch.from_numpy(cand + 1).to(device),
-                         lists.feats[sl].to(device)).float().cpu().numpy()
-        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-        out.append(np.where(np.isfinite(np.take_along_axis(scores, order, 1)), np.take_along_axis(cand, order, 1), -1))
-    return np.concatenate(out)
-
-
-def _metrics(lists: EvalLists, net: RerankerNet, device: torch.device, n_items: int) -> dict:
-    tops = dict(lists.tops, reranker=_rerank_top(net, lists, device))
-    return {name: ranking_metrics(top, lists.targets, n_items) for name, top in tops.items()}
+    return eval_lists(config, fs, q, types, targets)
 
 
 def train(dataset: Dataset, config: RerankerConfig | None = None, *, item_embeddings: np.ndarray | None = None,
-          progress: Progress | None = None, evaluate: bool = True) -> TrainResult:
+          progress: Progress | None = None, evaluate: bool = True, score_test: TestScorer = score_here) -> TrainResult:
     """Train on `dataset` and return the production `Reranker`, protocol metrics and phase timings.
 
     Embeds item texts with MiniLM unless `item_embeddings` (n_items, 384) is given (the slow part on CPU).
     With evaluate=False the test-stage metrics are skipped; validation still drives early stopping.
+    `score_test` scores the test stage's users (holdout.TestJob): in this process unless the caller
+    spreads the job's slices over other workers (reranking/services/eval_chunks.py).
     """
     config = config or RerankerConfig()
     if config.dp_epsilon > 0:  # DP bounds every user to one window of examples (private.py)
@@ -300,7 +253,7 @@ def train(dataset: Dataset, config: RerankerConfig | None = None, *, item_embedd
     best, best_state, best_epoch, bad, history = -1.0, None, 0, 0, []
 
     def validate(model: RerankerNet) -> float:
-        top = _rerank_top(model, val_lists, device)
+        top = rerank_top(model, val_lists, device)
         return ranking_metrics(top, val_lists.targets, dataset.n_items)["ndcg@10"] if len(top) else 0.0
 
     privacy: dict = {}
@@ -369,18 +322,18 @@ def train(dataset: Dataset, config: RerankerConfig | None = None, *, item_embedd
     if len(split.eval_users):
         report("evaluating", 0.0)
         recall_key = f"candidate_recall@{config.n_candidates}"
-        metrics["validation"] = {**_metrics(val_lists, net, device, dataset.n_items),
-                                 recall_key: recall_at(val_lists.cand, val_lists.targets)}
+        methods, recall = combine([per_user(val_lists, net, device)], dataset.n_items)
+        metrics["validation"] = {**methods, recall_key: recall}
         if evaluate:
             report("evaluating", 0.3)
             test_fs = fixed or _fit_first_stage(config, dataset, [split.history(u, "test") for u in range(dataset.n_users)],
                                                 text_nn)
             report("evaluating", 0.6)
             del val_lists  # one stage's (U, N, F) features alive at a time
-            test_lists = _eval_lists(config, dataset, split, test_fs, "test", eval_users)
+            methods, metrics[recall_key] = combine(score_test(TestJob.build(config, dataset, split, test_fs, net,
+                                                                            eval_users)), dataset.n_items)
             report("evaluating", 0.8)
-            metrics["methods"] = [{"name": n, **m} for n, m in _metrics(test_lists, net, device, dataset.n_items).items()]
-            metrics[recall_key] = recall_at(test_lists.cand, test_lists.targets)
+            metrics["methods"] = [{"name": n, **m} for n, m in methods.items()]
         report("evaluating", 1.0)
     timings["evaluating"] = time.perf_counter() - t
     cpu_seconds["evaluating"], cpu = time.process_time() - cpu, time.process_time()

@@ -29,7 +29,7 @@ from reranking.ml.train import Cancelled, train
 from reranking.models import IN_FLIGHT, Event, ModelVersion, PrivacySettings, RunStatus, TrainingPolicy
 from tenants.models import Tenant
 
-from . import privacy_budget, queue, webhooks
+from . import eval_chunks, privacy_budget, queue, webhooks
 from .datasets import tenant_dataset
 from .embeddings import embed_items, live_items
 
@@ -191,7 +191,10 @@ def run_training(run_id: int, progress: Progress | None = None) -> ModelVersion 
                 **settings.RECS_TRAINING_OVERRIDES,
                 **dp_options(PrivacySettings.for_tenant(tenant)),  # under DP training its own (smaller) cap wins
             })
-            result = train(dataset, config, item_embeddings=embeddings, progress=report)
+            # A large test sample is scored in chunks idle workers share (eval_chunks.py); train()'s own
+            # progress stops at 0.6 of the phase before scoring and goes on at 0.8.
+            score_test = eval_chunks.shared_scorer(run, lambda f: report("evaluating", 0.6 + 0.2 * f))
+            result = train(dataset, config, item_embeddings=embeddings, progress=report, score_test=score_test)
             # The core's "embedding" phase is the text neighbours only; the worker's encoding comes first.
             embedding_seconds += result.timings.get("embedding", 0.0)
             cpu_seconds = result.metrics.setdefault("cpu_seconds", {})

@@ -17,7 +17,7 @@ from .conftest import random_embeddings, small_config
 def test_training_stops_after_patience_and_keeps_the_best_epochs_weights(make_walks, monkeypatch):
     ds = make_walks(n_users=120)
     scripted = iter([0.1, 0.3, 0.2, 0.9])  # epoch 3 is worse than epoch 2: stop there (patience 1)
-    real_metrics, real_top = train_module.ranking_metrics, train_module._rerank_top
+    real_metrics, real_top = train_module.ranking_metrics, train_module.rerank_top
     states = []
 
     def top(net, lists, device, k=10):
@@ -28,7 +28,7 @@ def test_training_stops_after_patience_and_keeps_the_best_epochs_weights(make_wa
         out = real_metrics(top, targets, n_items, k)
         return {**out, "ndcg@10": next(scripted)} if len(states) <= 3 else out
 
-    monkeypatch.setattr(train_module, "_rerank_top", top)
+    monkeypatch.setattr(train_module, "rerank_top", top)
     monkeypatch.setattr(train_module, "ranking_metrics", metrics)
     result = train(ds, small_config(max_epochs=6, patience=1), item_embeddings=random_embeddings(ds.n_items))
     assert [e["epoch"] for e in result.metrics["epochs"]] == [1, 2, 3]
