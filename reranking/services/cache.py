@@ -103,6 +103,10 @@ def last_event_key(tenant_id: int, user_external_id: str) -> str:
     return f"recs:last:{tenant_id}:{key_part(user_external_id)}"
 
 
+def seen_key(tenant_id: int, user_external_id: str) -> str:
+    return f"recs:seen:{tenant_id}:{key_part(user_external_id)}"
+
+
 def rules_key(tenant_id: int) -> str:
     return f"recs:rules:{tenant_id}"
 

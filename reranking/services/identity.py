@@ -145,7 +145,7 @@ def convert_existing(tenant: Tenant, ids: UserIds) -> list[str]:
     version_ids = list(ModelVersion.objects.for_tenant(tenant).values_list("id", flat=True))
     stale: list[str] = []
     for user in users:
-        stale.append(cache.last_event_key(tenant.pk, user.external_id))
+        stale += [cache.last_event_key(tenant.pk, user.external_id), cache.seen_key(tenant.pk, user.external_id)]
         stale.extend(cache.ranking_key(pk, user.external_id) for pk in version_ids)
         user.external_id = ids.stored(user.external_id)
     for part in chunked(users, 1000):

@@ -53,7 +53,8 @@ def erase_user(tenant: Tenant, user: EndUser, requester: Requester) -> ErasureRe
         version_ids = list(ModelVersion.objects.for_tenant(tenant).values_list("id", flat=True))
         keys = [cache.ranking_key(pk, external_id) for pk in version_ids]
         # Popularity is an aggregate, but it counted the user's events: let it be recomputed without them.
-        keys += [cache.last_event_key(tenant.pk, external_id), cache.popular_key(tenant.pk)]
+        keys += [cache.last_event_key(tenant.pk, external_id), cache.seen_key(tenant.pk, external_id),
+                 cache.popular_key(tenant.pk)]
         rankings, _ = Ranking.objects.filter(tenant=tenant, user=user).delete()
         events, _ = Event.objects.filter(tenant=tenant, user=user).delete()
         # The served-recommendation log; entries still buffered in Redis are dropped when flushed.

@@ -39,6 +39,7 @@ MIN_POPULAR = 50
 ACTIVE_TTL = 30  # seconds; activation deletes the key, the TTL covers per-process caches
 RULES_TTL = 60
 RANKING_TTL = 3600
+SEEN_TTL = 3600  # a user's seen items for popular lists; a new event or an erasure ends it sooner
 POPULAR_TTL = 600
 LIVE_N = 2 * MAX_K  # items a live list keeps: every page a request may ask for
 NEWER_CANDIDATES = 20  # items added since training that join a list, the closest by text to the history
@@ -160,7 +161,31 @@ def cache_reads(tenant: Tenant, user_external_id: str | None) -> list[str]:
     version = active_version(tenant) if user_external_id is not None else None
     if not version:
         return []
-    return [cache.ranking_key(version["id"], user_external_id), cache.last_event_key(tenant.pk, user_external_id)]
+    return [cache.ranking_key(version["id"], user_external_id), cache.last_event_key(tenant.pk, user_external_id),
+            cache.seen_key(tenant.pk, user_external_id)]
+
+
+def seen_items(tenant: Tenant, user_external_id: str, prefetched: dict[str, Any] | None = None) -> tuple[int, list[str]]:
+    """Return (pk, items of the user's recent history) for lists that only leave seen items out: popular
+    items for an experiment's holdout or popular arm, or for a tenant without a model.
+
+    Kept in the shared cache until the user acts again (the freshness mark ingestion sets is newer than
+    the entry) or is erased (erase_user deletes it), so a request costs one MGET, not two queries.
+    Raises UnknownUser for an id that is not one of the tenant's users.
+    """
+    names = [cache.seen_key(tenant.pk, user_external_id), cache.last_event_key(tenant.pk, user_external_id)]
+    if prefetched is not None and all(name in prefetched for name in names):
+        found = {name: prefetched[name] for name in names if prefetched[name] is not None}
+    else:
+        found = cache.get_many(names)
+    entry, last = found.get(names[0]), found.get(names[1])
+    if entry is not None and (last is None or last < entry["at"]):
+        return entry["user_id"], entry["items"]
+    at = time.time()  # before the read: an event stored meanwhile marks the entry stale
+    pk = user_pk(tenant, user_external_id)
+    items = histories_for(tenant, [pk])[pk].item_ids
+    cache.set_many({names[0]: {"user_id": pk, "items": items, "at": at}}, SEEN_TTL)
+    return pk, items
 
 
 def precomputed(
@@ -701,11 +726,14 @@ def recommend(
     version = experiments.version_for(arm, version)
     ranking = None
     pk = None
+    seen: list[str] | None = None
     if user_external_id is not None:
         if version:
             ranking = precomputed(tenant, version, user_external_id, prefetched)
-        if ranking is None:
-            pk = user_pk(tenant, user_external_id)  # 404 for ids that are not this tenant's users
+            if ranking is None:
+                pk = user_pk(tenant, user_external_id)  # 404 for ids that are not this tenant's users
+        else:  # popular items (a popular arm, or no model yet): only the seen items are needed
+            pk, seen = seen_items(tenant, user_external_id, prefetched)
     fresh = False
     if ranking is not None:
         scored = ranking["items"]  # [item, score] pairs, read for this request alone
@@ -726,6 +754,9 @@ def recommend(
             if rescored is not None:
                 scored, fresh = rescored, ranking["fresh"]
                 strategy = "precomputed+fresh" if fresh else "precomputed+new"
+    elif seen is not None:
+        skip = set(seen) if excludes_seen(tenant) else set()
+        scored, strategy = [(i, s) for i, s in popular_items(tenant) if i not in skip], "popular"
     else:
         scored, strategy = live_candidates(tenant, version, pk, context)
     offset = (page - 1) * k
