@@ -122,8 +122,10 @@ def excludes_seen(tenant: Tenant) -> bool:
     return cache.remember(cache.policy_key(tenant.pk), RULES_TTL, load, local=True)["exclude_seen"]
 
 
-def popular_items(tenant: Tenant) -> list[tuple[str, float]]:
+def popular_items(tenant: Tenant, prefetched: dict[str, Any] | None = None) -> list[tuple[str, float]]:
     """Return the most interacted-with live items of the last 30 days (all time if that is empty)."""
+    if prefetched and prefetched.get(cache.popular_key(tenant.pk)) is not None:
+        return [tuple(pair) for pair in prefetched[cache.popular_key(tenant.pk)]]
 
     def load() -> list[tuple[str, float]]:
         events = Event.objects.for_tenant(tenant).filter(item__is_deleted=False)
@@ -161,8 +163,11 @@ def cache_reads(tenant: Tenant, user_external_id: str | None) -> list[str]:
     version = active_version(tenant) if user_external_id is not None else None
     if not version:
         return []
-    return [cache.ranking_key(version["id"], user_external_id), cache.last_event_key(tenant.pk, user_external_id),
-            cache.seen_key(tenant.pk, user_external_id)]
+    routed = experiments.version_for(experiments.route(tenant, user_external_id), version)
+    if routed is None:  # an experiment's popular arm: the user's seen items and the popular list
+        return [cache.last_event_key(tenant.pk, user_external_id), cache.seen_key(tenant.pk, user_external_id),
+                cache.popular_key(tenant.pk)]
+    return [cache.ranking_key(routed["id"], user_external_id), cache.last_event_key(tenant.pk, user_external_id)]
 
 
 def seen_items(tenant: Tenant, user_external_id: str, prefetched: dict[str, Any] | None = None) -> tuple[int, list[str]]:
@@ -756,7 +761,7 @@ def recommend(
                 strategy = "precomputed+fresh" if fresh else "precomputed+new"
     elif seen is not None:
         skip = set(seen) if excludes_seen(tenant) else set()
-        scored, strategy = [(i, s) for i, s in popular_items(tenant) if i not in skip], "popular"
+        scored, strategy = [(i, s) for i, s in popular_items(tenant, prefetched) if i not in skip], "popular"
     else:
         scored, strategy = live_candidates(tenant, version, pk, context)
     offset = (page - 1) * k
