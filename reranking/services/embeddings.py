@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 from typing import Callable
 
 import numpy as np
@@ -15,12 +14,13 @@ from reranking.ml.text import EMBEDDING_DIM, embed_with_cache, text_hash
 from reranking.models import Item, ItemEmbedding
 from tenants.models import Tenant
 
+from . import chunks
+
 log = logging.getLogger(__name__)
 # Upserts within this many seconds share one embedding run: a catalogue import of many batches, or a
 # merchandiser's edits, queue one task, not one per request.
 EMBED_DELAY = 5
 CHUNK_CLAIM_SECONDS = 900  # a chunk of 5,000 texts takes ~2 min on 2 busy cores; a dead worker's is re-taken after this
-CHUNK_POLL_SECONDS = 1.0
 
 
 def queued_key(tenant_id: int) -> str:
@@ -158,29 +158,11 @@ def embed_chunks(tenant: Tenant, stale: list[Item], progress: Callable[[float], 
     This process takes unclaimed chunks itself, so it never waits on a queue no worker serves; it only
     waits for chunks another worker is embedding (polling the table), or re-takes them once their claim expires.
     """
-    from celery import current_app
-
     size = settings.RECS_EMBED_CHUNK_ITEMS
-    chunks = [stale[i:i + size] for i in range(0, len(stale), size)]
-    for chunk in chunks[1:]:  # the first one is ours at once
-        try:
-            current_app.send_task("worker.tasks.embed_chunk", args=[tenant.pk, [i.pk for i in chunk]], retry=False)
-        except Exception as exc:  # noqa: BLE001 - no broker: this process embeds every chunk
-            log.warning("could not share embedding chunks of tenant %s: %s", tenant.pk, exc)
-            break
-    pending, done = list(range(len(chunks))), 0
-    while pending:
-        left = []
-        for n in pending:
-            pks = [i.pk for i in chunks[n]]
-            if cache.add(chunk_key(tenant.pk, pks), 1, CHUNK_CLAIM_SECONDS):
-                embed_chunk(tenant.pk, pks, claimed=True)
-            elif not _chunk_done(tenant, chunks[n]):
-                left.append(n)
-                continue
-            done += 1
-            if progress is not None:
-                progress(done / len(chunks))
-        if len(left) == len(pending):
-            time.sleep(CHUNK_POLL_SECONDS)  # every remaining chunk is another worker's: wait for it
-        pending = left
+    chunks.share(
+        "worker.tasks.embed_chunk", [stale[i:i + size] for i in range(0, len(stale), size)],
+        args=lambda chunk: [tenant.pk, [i.pk for i in chunk]],
+        claim=lambda chunk: chunk_key(tenant.pk, [i.pk for i in chunk]), claim_seconds=CHUNK_CLAIM_SECONDS,
+        take=lambda chunk: embed_chunk(tenant.pk, [i.pk for i in chunk], claimed=True),
+        finished=lambda chunk: _chunk_done(tenant, chunk), progress=progress,
+    )

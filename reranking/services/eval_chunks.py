@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -23,9 +22,10 @@ from reranking.ml.holdout import TestJob, TestScorer, score_here, score_users
 from reranking.ml.train import set_threads
 from reranking.models import IN_FLIGHT, ModelVersion
 
+from . import chunks
+
 log = logging.getLogger(__name__)
 CHUNK_CLAIM_SECONDS = 900  # a chunk of 2,500 users of a 100k-item shop takes well under this; a dead worker's is re-taken after
-CHUNK_POLL_SECONDS = 1.0
 
 
 def job_dir(run: ModelVersion, attempt: int) -> Path:
@@ -98,38 +98,25 @@ def evaluate_chunks(run: ModelVersion, job: TestJob, progress: Callable[[float],
     worker serves; it only waits for chunks another worker is scoring, or re-takes them once their claim
     expires. The folder is removed at the end: a late worker then finds nothing to do.
     """
-    from celery import current_app
-
     folder = job_dir(run, run.attempts)
     shutil.rmtree(folder, ignore_errors=True)
     job.save(str(folder))
-    chunks = job.slices(size or settings.RECS_EVAL_CHUNK_USERS)
+    slices = job.slices(size or settings.RECS_EVAL_CHUNK_USERS)
+    parts: dict[int, dict[str, np.ndarray]] = {}
+
+    def take(chunk: tuple[int, int]) -> None:
+        parts[chunk[0]] = score_users(job, *chunk)
+
+    def finished(chunk: tuple[int, int]) -> bool:
+        if not part_path(folder, chunk[0]).exists():
+            return False
+        parts[chunk[0]] = _read_part(folder, chunk[0])
+        return True
+
     try:
-        for start, stop in chunks[1:]:  # the first one is ours at once
-            try:
-                current_app.send_task("worker.tasks.evaluate_chunk", args=[run.pk, run.attempts, start, stop], retry=False)
-            except Exception as exc:  # noqa: BLE001 - no broker: this process scores every chunk
-                log.warning("could not share evaluation chunks of run %s: %s", run.pk, exc)
-                break
-        parts: dict[int, dict[str, np.ndarray]] = {}
-        pending = list(chunks)
-        while pending:
-            left = []
-            for start, stop in pending:
-                if cache.add(chunk_key(run.pk, run.attempts, start), 1, CHUNK_CLAIM_SECONDS):
-                    parts[start] = score_users(job, start, stop)
-                elif part_path(folder, start).exists():
-                    parts[start] = _read_part(folder, start)
-                else:
-                    left.append((start, stop))
-                    continue
-                if progress is not None:
-                    progress(len(parts) / len(chunks))
-            if len(left) == len(pending):
-                if progress is not None:
-                    progress(len(parts) / len(chunks))  # where a cancel lands while waiting
-                time.sleep(CHUNK_POLL_SECONDS)  # every remaining chunk is another worker's: wait for it
-            pending = left
-        return [parts[start] for start, _ in chunks]
+        chunks.share("worker.tasks.evaluate_chunk", slices, args=lambda chunk: [run.pk, run.attempts, *chunk],
+                     claim=lambda chunk: chunk_key(run.pk, run.attempts, chunk[0]), claim_seconds=CHUNK_CLAIM_SECONDS,
+                     take=take, finished=finished, progress=progress)
+        return [parts[start] for start, _ in slices]
     finally:
         shutil.rmtree(folder, ignore_errors=True)

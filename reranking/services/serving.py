@@ -124,8 +124,9 @@ def excludes_seen(tenant: Tenant) -> bool:
 
 def popular_items(tenant: Tenant, prefetched: dict[str, Any] | None = None) -> list[tuple[str, float]]:
     """Return the most interacted-with live items of the last 30 days (all time if that is empty)."""
-    if prefetched and prefetched.get(cache.popular_key(tenant.pk)) is not None:
-        return [tuple(pair) for pair in prefetched[cache.popular_key(tenant.pk)]]
+    key = cache.popular_key(tenant.pk)
+    if prefetched and prefetched.get(key) is not None:
+        return [tuple(pair) for pair in prefetched[key]]
 
     def load() -> list[tuple[str, float]]:
         events = Event.objects.for_tenant(tenant).filter(item__is_deleted=False)
@@ -145,7 +146,7 @@ def popular_items(tenant: Tenant, prefetched: dict[str, Any] | None = None) -> l
             ranked += [(i, 0.0) for i in newest.values_list("external_id", flat=True)[: POPULAR_N * 2] if i not in taken]
         return ranked[:POPULAR_N]
 
-    return [tuple(pair) for pair in cache.remember(cache.popular_key(tenant.pk), POPULAR_TTL, load)]
+    return [tuple(pair) for pair in cache.remember(key, POPULAR_TTL, load)]
 
 
 # ---- candidates ------------------------------------------------------------------------------
@@ -170,6 +171,14 @@ def cache_reads(tenant: Tenant, user_external_id: str | None) -> list[str]:
     return [cache.ranking_key(routed["id"], user_external_id), cache.last_event_key(tenant.pk, user_external_id)]
 
 
+def cached(names: list[str], prefetched: dict[str, Any] | None) -> dict[str, Any]:
+    """Return the cache entries named that exist: from `prefetched` (the throttle's round trip) when it read
+    them all, else in one MGET."""
+    if prefetched is not None and all(name in prefetched for name in names):
+        return {name: prefetched[name] for name in names if prefetched[name] is not None}
+    return cache.get_many(names)
+
+
 def seen_items(tenant: Tenant, user_external_id: str, prefetched: dict[str, Any] | None = None) -> tuple[int, list[str]]:
     """Return (pk, items of the user's recent history) for lists that only leave seen items out: popular
     items for an experiment's holdout or popular arm, or for a tenant without a model.
@@ -179,10 +188,7 @@ def seen_items(tenant: Tenant, user_external_id: str, prefetched: dict[str, Any]
     Raises UnknownUser for an id that is not one of the tenant's users.
     """
     names = [cache.seen_key(tenant.pk, user_external_id), cache.last_event_key(tenant.pk, user_external_id)]
-    if prefetched is not None and all(name in prefetched for name in names):
-        found = {name: prefetched[name] for name in names if prefetched[name] is not None}
-    else:
-        found = cache.get_many(names)
+    found = cached(names, prefetched)
     entry, last = found.get(names[0]), found.get(names[1])
     if entry is not None and (last is None or last < entry["at"]):
         return entry["user_id"], entry["items"]
@@ -197,11 +203,7 @@ def precomputed(
     tenant: Tenant, version: dict, user_external_id: str, prefetched: dict[str, Any] | None = None
 ) -> dict | None:
     key = cache.ranking_key(version["id"], user_external_id)
-    names = [key, cache.last_event_key(tenant.pk, user_external_id)]
-    if prefetched is not None and all(name in prefetched for name in names):
-        found = {name: prefetched[name] for name in names if prefetched[name] is not None}
-    else:
-        found = cache.get_many(names)
+    found = cached([key, cache.last_event_key(tenant.pk, user_external_id)], prefetched)
     ranking = found.get(key)
     if ranking is None:
         row = (
@@ -731,14 +733,14 @@ def recommend(
     version = experiments.version_for(arm, version)
     ranking = None
     pk = None
-    seen: list[str] | None = None
+    seen_by_user: list[str] | None = None  # for popular items: what they leave out
     if user_external_id is not None:
         if version:
             ranking = precomputed(tenant, version, user_external_id, prefetched)
             if ranking is None:
                 pk = user_pk(tenant, user_external_id)  # 404 for ids that are not this tenant's users
         else:  # popular items (a popular arm, or no model yet): only the seen items are needed
-            pk, seen = seen_items(tenant, user_external_id, prefetched)
+            pk, seen_by_user = seen_items(tenant, user_external_id, prefetched)
     fresh = False
     if ranking is not None:
         scored = ranking["items"]  # [item, score] pairs, read for this request alone
@@ -759,8 +761,8 @@ def recommend(
             if rescored is not None:
                 scored, fresh = rescored, ranking["fresh"]
                 strategy = "precomputed+fresh" if fresh else "precomputed+new"
-    elif seen is not None:
-        skip = set(seen) if excludes_seen(tenant) else set()
+    elif seen_by_user is not None:
+        skip = set(seen_by_user) if excludes_seen(tenant) else set()
         scored, strategy = [(i, s) for i, s in popular_items(tenant, prefetched) if i not in skip], "popular"
     else:
         scored, strategy = live_candidates(tenant, version, pk, context)

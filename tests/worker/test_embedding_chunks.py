@@ -6,7 +6,7 @@ import pytest
 from django.core.cache import cache
 
 from reranking.models import Item, ItemEmbedding
-from reranking.services import embeddings
+from reranking.services import chunks, embeddings
 from reranking.services.embeddings import chunk_key, embed_items
 from worker.tasks import embed_chunk
 
@@ -38,7 +38,7 @@ def test_the_trainer_waits_for_a_chunk_another_worker_holds(shop, sent_tasks, se
         waits.append(seconds)
         embeddings.embed_chunk(shop.tenant.pk, [i.pk for i in held], claimed=True)
 
-    monkeypatch.setattr(embeddings.time, "sleep", other_worker_finishes)
+    monkeypatch.setattr(chunks.time, "sleep", other_worker_finishes)
     matrix, _ = embed_items(shop.tenant, items, share=True)
     assert len(waits) == 1 and ItemEmbedding.objects.for_tenant(shop.tenant).count() == len(items)
     assert np.allclose(np.linalg.norm(matrix, axis=1), 1.0, atol=1e-4)

@@ -5,7 +5,7 @@ import pytest
 from django.core.cache import cache
 
 from reranking.models import ModelVersion
-from reranking.services import eval_chunks, training
+from reranking.services import chunks, eval_chunks, training
 from reranking.services.eval_chunks import chunk_key, job_dir
 from worker.tasks import evaluate_chunk
 
@@ -58,7 +58,7 @@ def test_the_trainer_waits_for_a_chunk_another_worker_holds(shop, sent_tasks, se
         assert evaluate_chunk(*held) == 0  # claimed: a second delivery of the same chunk does nothing
         scored.append(eval_chunks.evaluate_chunk(*held, claimed=True))
 
-    monkeypatch.setattr(eval_chunks.time, "sleep", other_worker_finishes)
+    monkeypatch.setattr(chunks.time, "sleep", other_worker_finishes)
     version = train_run(shop.tenant)
     assert len(waits) == 1 and scored == [20]  # it waited once, for the one chunk it did not score itself
     assert version.metrics["users_evaluated"] > 40
