@@ -44,10 +44,27 @@ class ItemEncoder(nn.Module):
         with torch.no_grad():
             self.ids.weight[0].zero_()
 
+        self._table: tuple[tuple, torch.Tensor] | None = None  # inference: every item's vector, computed once
+
     def forward(self, items: torch.Tensor) -> torch.Tensor:
         # items: (...) int64, 0 = padding
+        if not self.training and not torch.is_grad_enabled():
+            return self.table()[items]  # serving: a lookup instead of a (N, 384) gather and projection per call
         out = self.ids(items) + self.text_proj(self.text[items])  # (..., D)
         return out * (items > 0).unsqueeze(-1)
+
+    def table(self) -> torch.Tensor:
+        """Return (n_items + 1, D): each item's vector (row 0, padding, zero), as `forward` computes it.
+
+        Kept until a weight or the text buffer changes (their in-place version counters are the key).
+        """
+        params = (self.ids.weight, self.text_proj.weight, self.text_proj.bias, self.text)
+        key = tuple((t.data_ptr(), t._version) for t in params)
+        if self._table is None or self._table[0] != key:
+            table = self.ids.weight + self.text_proj(self.text)
+            table[0] = 0.0
+            self._table = (key, table)
+        return self._table[1]
 
 
 class HistoryEncoder(nn.Module):
@@ -108,7 +125,12 @@ class CandidateScorer(nn.Module):
         dot = (u * cand_vecs).sum(-1, keepdim=True)  # (B, N, 1)
         wide = torch.cat([feats, dot], -1)  # (B, N, F+1)
         x = self.inp(torch.cat([u * cand_vecs, cand_vecs, u, wide], -1))  # (B, N, D)
-        x = self.context(x, src_key_padding_mask=~valid) if mask is None else self.context(x, mask=mask)  # (B, N, D)
+        if mask is not None:
+            x = self.context(x, mask=mask)  # (B, N, D)
+        elif bool(valid.all()):
+            x = self.context(x)  # nothing to mask: the plain softmax is ~2x cheaper than the masked one on CPU
+        else:
+            x = self.context(x, src_key_padding_mask=~valid)
         score = self.out(x).squeeze(-1) + self.feature_linear(wide).squeeze(-1)  # (B, N)
         return score.masked_fill(~valid, float("-inf"))
 

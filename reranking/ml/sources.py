@@ -227,43 +227,43 @@ class FirstStage:
         scores = scores if scores is not None else self.source_scores(q, als_users)
         b_size = len(q)
         seen = self.seen_index(q) if exclude_seen else None
-        has_history = torch.tensor([len(i) > 0 for i in q.items])[:, None]  # (B, 1)
+        # Every source at once, (S, B, I): one op per step instead of one per source (a live request
+        # costs ~100 small torch ops otherwise).
+        s_all = torch.stack([scores[name].float() for name in SOURCES])
+        if seen is not None:
+            s_all[:, seen[0], seen[1]] = -torch.inf
+        vals, top = torch.topk(s_all, n, dim=2)  # (S, B, N): each source's own order
+        positions = torch.arange(n, dtype=torch.float32)
+        has_history = torch.tensor([len(i) > 0 for i in q.items])[None, :, None]  # (1, B, 1)
+        needs_history = torch.tensor([name != "recent_popularity" for name in SOURCES])[:, None, None]  # (S, 1, 1)
+        valid = torch.isfinite(vals) & (vals > 0) & (has_history | ~needs_history)  # (S, B, N)
+        rrf = torch.stack([self.config.source_weights.get(name, 1.0) / (RRF_K + positions) for name in SOURCES])
         fused = torch.zeros(b_size, self.n_items)
-        positions = torch.arange(n, dtype=torch.float32).expand(b_size, n)
-        per_source = []
-        for name in SOURCES:
-            s = scores[name].clone()
-            if seen is not None:
-                s[seen] = -torch.inf
-            vals, top = torch.topk(s, n, dim=1)  # (B, N): the source's own order
-            valid = torch.isfinite(vals) & (vals > 0)
-            if name != "recent_popularity":
-                valid &= has_history
-            weight = self.config.source_weights.get(name, 1.0)
-            fused.scatter_add_(1, top, torch.where(valid, weight / (RRF_K + positions), 0.0))
-            rank = torch.full((b_size, self.n_items), float(n))
-            rank.scatter_(1, top, torch.where(valid, positions, float(n)))
-            scale = vals[:, :1].abs().clamp(min=1e-9)
-            per_source.append((s, scale, rank, valid.any(1, keepdim=True)))
+        # Source-major within each row: every item's contributions are added in SOURCES order.
+        fused.scatter_add_(1, top.transpose(0, 1).reshape(b_size, -1),
+                           torch.where(valid, rrf[:, None, :], 0.0).transpose(0, 1).reshape(b_size, -1))
+        rank = torch.full_like(s_all, float(n)).scatter_(2, top, torch.where(valid, positions, float(n)))
+        scale = vals[:, :, :1].abs().clamp(min=1e-9)  # (S, B, 1)
+        any_valid = valid.any(2, keepdim=True)  # (S, B, 1)
         # Popularity breaks ties and fills lists when no source ranks enough items (cold users, tiny catalogues).
         pop = torch.from_numpy(self.state["popularity"])
         fused += 1e-6 * pop / pop.max().clamp(min=1.0)
         if seen is not None:
             fused[seen] = -torch.inf
         fused_vals, cand = torch.topk(fused, n, dim=1)  # (B, N)
-        fused_rank = torch.full((b_size, self.n_items), float(n)).scatter_(1, cand, positions)
+        fused_rank = torch.full((b_size, self.n_items), float(n)).scatter_(1, cand, positions.expand(b_size, n))
         top_fused = fused_vals[:, :1].clamp(min=1e-9)
         if given is not None:
             cand = torch.from_numpy(given).long()
             fused_vals = torch.gather(fused, 1, cand)
             fused_vals = torch.where(torch.isfinite(fused_vals), fused_vals, 0.0)  # seen items stay scorable
         ok = torch.isfinite(fused_vals)
-        cols = []
-        for s, scale, rank, any_valid in per_source:
-            sc = torch.gather(s, 1, cand)
-            cols.append(torch.where(torch.isfinite(sc) & any_valid, sc / scale, 0.0))
-            r = torch.gather(rank, 1, cand)
-            cols.append(torch.where(r < n, 1.0 - torch.log1p(r) / np.log1p(n), 0.0))
+        at = cand.expand(len(SOURCES), *cand.shape)  # (S, B, N')
+        sc = torch.gather(s_all, 2, at)
+        r = torch.gather(rank, 2, at)
+        per_source = torch.stack([torch.where(torch.isfinite(sc) & any_valid, sc / scale, 0.0),
+                                  torch.where(r < n, 1.0 - torch.log1p(r) / np.log1p(n), 0.0)], -1)  # (S, B, N', 2)
+        cols = list(per_source.permute(1, 2, 0, 3).reshape(*cand.shape, -1).unbind(-1))  # score, rank per source
         fv = torch.where(ok, fused_vals, 0.0)
         cols.append(fv / top_fused)
         r = torch.gather(fused_rank, 1, cand)
