@@ -103,6 +103,16 @@ def last_event_key(tenant_id: int, user_external_id: str) -> str:
     return f"recs:last:{tenant_id}:{key_part(user_external_id)}"
 
 
+def live_user_key(version_id: int, user_external_id: str) -> str:
+    """A user without a precomputed ranking: the list the live model gave their history (serving.live_user)."""
+    return f"recs:liveuser:{version_id}:{key_part(user_external_id)}"
+
+
+def fill_key(tenant_id: int, version_id: int, subject: str, filters_digest: str) -> str:
+    """A filtered list's fill from the catalogue (serving.held_fill); `subject` names the user or session."""
+    return f"recs:fill:{tenant_id}:{version_id}:{subject}:{filters_digest}"
+
+
 def seen_key(tenant_id: int, user_external_id: str) -> str:
     return f"recs:seen:{tenant_id}:{key_part(user_external_id)}"
 

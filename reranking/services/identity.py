@@ -147,6 +147,7 @@ def convert_existing(tenant: Tenant, ids: UserIds) -> list[str]:
     for user in users:
         stale += [cache.last_event_key(tenant.pk, user.external_id), cache.seen_key(tenant.pk, user.external_id)]
         stale.extend(cache.ranking_key(pk, user.external_id) for pk in version_ids)
+        stale.extend(cache.live_user_key(pk, user.external_id) for pk in version_ids)
         user.external_id = ids.stored(user.external_id)
     for part in chunked(users, 1000):
         EndUser.objects.bulk_update(part, ["external_id"])

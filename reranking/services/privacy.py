@@ -52,6 +52,7 @@ def erase_user(tenant: Tenant, user: EndUser, requester: Requester) -> ErasureRe
         Tenant.objects.select_for_update().get(pk=tenant.pk)
         version_ids = list(ModelVersion.objects.for_tenant(tenant).values_list("id", flat=True))
         keys = [cache.ranking_key(pk, external_id) for pk in version_ids]
+        keys += [cache.live_user_key(pk, external_id) for pk in version_ids]
         # Popularity is an aggregate, but it counted the user's events: let it be recomputed without them.
         keys += [cache.last_event_key(tenant.pk, external_id), cache.seen_key(tenant.pk, external_id),
                  cache.popular_key(tenant.pk)]

@@ -51,6 +51,7 @@ NEWER_MAX = 20_000  # items added since training that text-neighbour search cove
 NEWER_TTL = 10.0  # seconds a process reuses its list of newer items (embedding runs are debounced anyway)
 _newer_memo: dict[tuple[int, int], tuple[float, list[str], list[np.ndarray], dict]] = {}
 FILL_N = 300  # catalogue rows one fill reads and scores: bounded work per short list
+FILL_TTL = 120  # seconds a fill is reused (held_fill): catalogue changes show within it
 LIVE_TTL = 600  # a list for one exact history; the user's next event makes a new one
 
 
@@ -168,7 +169,8 @@ def cache_reads(tenant: Tenant, user_external_id: str | None) -> list[str]:
     if routed is None:  # an experiment's popular arm: the user's seen items and the popular list
         return [cache.last_event_key(tenant.pk, user_external_id), cache.seen_key(tenant.pk, user_external_id),
                 cache.popular_key(tenant.pk)]
-    return [cache.ranking_key(routed["id"], user_external_id), cache.last_event_key(tenant.pk, user_external_id)]
+    return [cache.ranking_key(routed["id"], user_external_id), cache.last_event_key(tenant.pk, user_external_id),
+            cache.live_user_key(routed["id"], user_external_id)]
 
 
 def cached(names: list[str], prefetched: dict[str, Any] | None) -> dict[str, Any]:
@@ -218,6 +220,36 @@ def precomputed(
         cache.set_many({key: ranking}, RANKING_TTL)
     last = found.get(cache.last_event_key(tenant.pk, user_external_id))
     return {**ranking, "fresh": last is not None and last > ranking["computed_at"]}
+
+
+def current_stamp(tenant: Tenant, version: dict) -> str:
+    """Return newer_stamp without loading the model when no item was added since training (the usual case)."""
+    if not newer_rows(tenant, version)[0]:
+        return ""
+    model = live_model(version)
+    return newer_stamp(tenant, version, model) if model is not None else ""
+
+
+def live_user(tenant: Tenant, version: dict, user_external_id: str, prefetched: dict[str, Any] | None = None) -> dict | None:
+    """Return the stored live list of a user without a precomputed ranking, while it still holds: written
+    by store_live_user after the live model scored their history, it ends with their next event (the
+    freshness mark ingestion sets is newer), with items added to the catalogue since (the newer-items
+    stamp), with a change of the seen-items policy, or when the user is erased (erase_user deletes it).
+
+    A held entry answers without a query: no ranking lookup, no user or history read, no scoring.
+    """
+    key, last_key = cache.live_user_key(version["id"], user_external_id), cache.last_event_key(tenant.pk, user_external_id)
+    found = cached([key, last_key], prefetched)
+    entry, last = found.get(key), found.get(last_key)
+    if entry is None or (last is not None and last >= entry["at"]):
+        return None
+    if entry["exclude"] != excludes_seen(tenant) or entry["stamp"] != current_stamp(tenant, version):
+        return None
+    return entry
+
+
+def store_live_user(tenant: Tenant, version: dict, user_external_id: str, entry: dict) -> None:
+    cache.set_many({cache.live_user_key(version["id"], user_external_id): entry}, LIVE_TTL)
 
 
 def live_model(version: dict) -> Reranker | None:
@@ -711,6 +743,31 @@ def fill_candidates(
     return [(item_id, floor - n * 1e-6) for n, item_id in enumerate(ranked)]
 
 
+def held_fill(
+    tenant: Tenant, version: dict | None, filters: dict | None, user: int | None, user_external_id: str | None,
+    context: list[str] | None, scored: list[tuple[str, float]], prefetched: dict[str, Any] | None,
+) -> list[tuple[str, float]]:
+    """fill_candidates, kept in the shared cache per (version, user or session, filters) for FILL_TTL
+    seconds or until the user's next event: a filtered list is asked for page after page, by every
+    process, and its fill reads the catalogue and scores up to FILL_N items.
+
+    The served list is shaped from it on every read, so an item that stopped matching (out of stock,
+    deleted) is still filtered out; an item added since shows within FILL_TTL.
+    """
+    subject = f"u{user}" if user is not None else "c" + hashlib.sha1(orjson.dumps(context or [])).hexdigest()
+    asked = hashlib.sha1(orjson.dumps(filters or {}, option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()
+    key = cache.fill_key(tenant.pk, version["id"] if version else 0, subject, asked)
+    names = [key, *([cache.last_event_key(tenant.pk, user_external_id)] if user_external_id is not None else [])]
+    found = cached(names, prefetched)
+    entry, last = found.get(key), found.get(names[-1]) if len(names) > 1 else None
+    if entry is not None and (last is None or last < entry["at"]):
+        return [tuple(pair) for pair in entry["items"]]
+    at = time.time()  # before the reads: an event stored meanwhile ends the entry
+    extra = fill_candidates(tenant, version, filters, user, context, scored)
+    cache.set_many({key: {"at": at, "items": extra}}, FILL_TTL)
+    return extra
+
+
 # ---- entry points ----------------------------------------------------------------------------
 
 
@@ -734,11 +791,14 @@ def recommend(
     ranking = None
     pk = None
     seen_by_user: list[str] | None = None  # for popular items: what they leave out
+    held: dict | None = None  # a user without a ranking whose live list still holds (live_user)
     if user_external_id is not None:
         if version:
-            ranking = precomputed(tenant, version, user_external_id, prefetched)
+            held = live_user(tenant, version, user_external_id, prefetched)
+            ranking = precomputed(tenant, version, user_external_id, prefetched) if held is None else None
             if ranking is None:
-                pk = user_pk(tenant, user_external_id)  # 404 for ids that are not this tenant's users
+                # 404 for ids that are not this tenant's users
+                pk = held["user_id"] if held is not None else user_pk(tenant, user_external_id)
         else:  # popular items (a popular arm, or no model yet): only the seen items are needed
             pk, seen_by_user = seen_items(tenant, user_external_id, prefetched)
     fresh = False
@@ -764,8 +824,15 @@ def recommend(
     elif seen_by_user is not None:
         skip = set(seen_by_user) if excludes_seen(tenant) else set()
         scored, strategy = [(i, s) for i, s in popular_items(tenant, prefetched) if i not in skip], "popular"
+    elif held is not None:
+        scored, strategy = [tuple(pair) for pair in held["items"]], held["strategy"]
     else:
+        at, stamp = time.time(), current_stamp(tenant, version) if version else ""  # before the reads
         scored, strategy = live_candidates(tenant, version, pk, context)
+        if version and pk is not None:
+            store_live_user(tenant, version, user_external_id, {
+                "user_id": pk, "items": scored, "strategy": strategy, "at": at, "stamp": stamp,
+                "exclude": excludes_seen(tenant)})
     offset = (page - 1) * k
     items, removed, not_applied, privacy = shape(
         tenant, scored, k=k, offset=offset, filters=filters, explain=explain, epsilon=epsilon,
@@ -774,7 +841,7 @@ def recommend(
     if len(items) < k and not privacy["dp"]:
         # Filters (or a page past the list) left it short: fill from the matching catalogue, scored live.
         user = ranking["user_id"] if ranking is not None else pk
-        extra = fill_candidates(tenant, version, filters, user, context, scored)
+        extra = held_fill(tenant, version, filters, user, user_external_id, context, scored, prefetched)
         if extra:
             items, removed, not_applied, privacy = shape(
                 tenant, [*scored, *extra], k=k, offset=offset, filters=filters, explain=explain, epsilon=epsilon,
@@ -807,16 +874,20 @@ def similar(
         raise UnknownItem(item_ids[0])
     version = active_version(tenant)
     model = live_model(version) if version else None
-    lists, strategy = [], "popular"
+    blended, strategy = [], "popular"
     if model is not None:
         session = History(item_ids=item_ids)
         stamp = newer_stamp(tenant, version, model)
-        behaviour = shared_list(version, f"similar:{stamp}", session, lambda m: live_list(
-            tenant, version, m, session, True, stamp) if any(map(m.knows, item_ids)) else [])
-        lists = [behaviour or [], text_neighbours(tenant, version, model, item_ids, n=LIVE_N)]
-        strategy = "similar"
+
+        def blend(m: Reranker) -> list[tuple[str, float]]:
+            behaviour = live_list(tenant, version, m, session, True, stamp) if any(map(m.knows, item_ids)) else []
+            return fused([ranked for ranked in (behaviour, text_neighbours(tenant, version, m, item_ids, n=LIVE_N))
+                          if ranked])
+
+        # Computed once per item set (and newer-items stamp) and shared by every process, like a live list.
+        blended, strategy = shared_list(version, f"similar-blend:{stamp}", session, blend) or [], "similar"
     skip = set(item_ids)
-    scored = [(i, s) for i, s in fused([ranked for ranked in lists if ranked]) if i not in skip]
+    scored = [(i, s) for i, s in blended if i not in skip]
     if not scored:
         scored, strategy = [(i, s) for i, s in popular_items(tenant) if i not in skip], "popular"
     items, removed, not_applied, privacy = shape(

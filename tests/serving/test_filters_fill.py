@@ -47,3 +47,20 @@ def test_pages_continue_past_the_stored_list(shop, user_id, short_ranking):
     assert [i["position"] for i in second + third] == list(range(6, 16))
     shown = [i["item_id"] for i in first + second + third]
     assert len(set(shown)) == 15 and set(shown) <= unseen(shop, user_id)
+
+
+def test_a_fill_is_reused_until_the_users_next_event(shop, user_id, short_ranking, monkeypatch):
+    """Page after page (and process after process) read one fill; the user's next event makes a new one."""
+    from reranking.ml.artifact import Reranker
+    from reranking.services.ingest import ingest_events
+
+    stored = {i["category"] for i in shop.client.get(url(user_id, k=5)).json()["items"]}
+    category = next(c for c in ("Books", "Toys", "Electronics", "Beauty", "Garden") if c not in stored)
+    first = [i["item_id"] for i in shop.client.get(url(user_id, k=10, category=category)).json()["items"]]
+    monkeypatch.setattr(Reranker, "rerank", lambda *a, **kw: pytest.fail("the fill was scored again"))
+    again = shop.client.get(url(user_id, k=10, category=category, page=2)).json()["items"]
+    assert {i["category"] for i in again} == {category} and not set(first) & {i["item_id"] for i in again}
+    monkeypatch.undo()
+    ingest_events(shop.tenant, [{"user_id": user_id, "item_id": first[0], "event_type": "click"}])
+    after = [i["item_id"] for i in shop.client.get(url(user_id, k=10, category=category)).json()["items"]]
+    assert first[0] not in after and len(after) == 10, "the clicked item leaves the new fill"

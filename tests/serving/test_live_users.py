@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from reranking.ml.artifact import Reranker
 from reranking.models import EndUser, Item
@@ -29,6 +31,50 @@ def test_a_new_user_is_served_from_the_model_over_their_history(shop):
     user = EndUser.objects.get(tenant=shop.tenant, external_id="newcomer")
     expected = model.recommend([histories_for(shop.tenant, [user.pk])[user.pk]], k=10, exclude_seen=True)[0]
     assert top(body) == [i for i, _ in expected]
+
+
+def lookups(queries) -> list[str]:
+    """The queries a new user's list needs without the cache: their ranking, their id, their events."""
+    return [q["sql"] for q in queries if 'FROM "reranking_ranking"' in q["sql"] or 'FROM "reranking_event"' in q["sql"]
+            or q["sql"].startswith('SELECT "reranking_enduser"."id" AS "id" FROM "reranking_enduser"')]
+
+
+def test_a_new_users_list_is_kept_until_their_next_event(shop, monkeypatch):
+    """A user without a ranking is scored once per history: later reads need no query and no scoring."""
+    ingest_events(shop.tenant, [{"user_id": "returning", "item_id": i, "event_type": "click"}
+                                for i in ("BOO-001-0", "BOO-001-1")])
+    first = shop.client.get("/api/v1/users/returning/recommendations?k=10").json()
+    assert first["strategy"] == "live"
+    monkeypatch.setattr(Reranker, "recommend", lambda *a, **kw: pytest.fail("the list was scored again"))
+    with CaptureQueriesContext(connection) as queries:
+        again = shop.client.get("/api/v1/users/returning/recommendations?k=10").json()
+    assert (again["strategy"], top(again)) == ("live", top(first))
+    assert not lookups(queries.captured_queries), "the held list needs no ranking, user or history read"
+    monkeypatch.undo()
+    ingest_events(shop.tenant, [{"user_id": "returning", "item_id": top(first)[0], "event_type": "click"}])
+    after = shop.client.get("/api/v1/users/returning/recommendations?k=10").json()
+    assert after["strategy"] == "live" and top(first)[0] not in top(after), "the next event is a new history"
+
+
+def test_a_new_users_held_list_ends_with_items_added_since_training(shop, monkeypatch):
+    ingest_events(shop.tenant, [{"user_id": "returning", "item_id": "BOO-001-0", "event_type": "click"}])
+    assert shop.client.get("/api/v1/users/returning/recommendations?k=10").json()["strategy"] == "live"
+    calls = []
+    original = serving.live_candidates
+    monkeypatch.setattr(serving, "live_candidates", lambda *a: calls.append(1) or original(*a))
+    shop.client.get("/api/v1/users/returning/recommendations?k=10")
+    assert not calls, "held"
+    monkeypatch.setattr(serving, "current_stamp", lambda tenant, version: "an-item-was-added")
+    shop.client.get("/api/v1/users/returning/recommendations?k=10")
+    assert calls, "a list made before the catalogue grew is not served from the held entry"
+
+
+def test_an_erased_new_user_is_not_served_their_held_list(shop, django_capture_on_commit_callbacks):
+    ingest_events(shop.tenant, [{"user_id": "leaving", "item_id": "BOO-001-0", "event_type": "click"}])
+    assert shop.client.get("/api/v1/users/leaving/recommendations?k=10").json()["strategy"] == "live"
+    with django_capture_on_commit_callbacks(execute=True):  # the erasure's cache deletes run on commit
+        assert shop.client.post("/api/v1/users/leaving/erase").status_code in (200, 202)
+    assert shop.client.get("/api/v1/users/leaving/recommendations?k=10").status_code == 404
 
 
 def test_an_anonymous_session_is_served_from_the_model_over_its_items(shop):

@@ -22,6 +22,14 @@ def test_similar_items_follow_behaviour_and_text(shop):
     assert body["items"][0]["category"] == "Books"
 
 
+def test_similar_items_are_blended_once_per_item_and_shared(shop, monkeypatch):
+    first = top(shop.client.get("/api/v1/items/BOO-001-0/similar?k=5").json())
+    from reranking.services import serving
+
+    monkeypatch.setattr(serving, "text_neighbours", lambda *a, **kw: pytest.fail("blended again"))
+    assert top(shop.client.get("/api/v1/items/BOO-001-0/similar?k=5").json()) == first
+
+
 def test_a_new_item_gets_similar_items_and_is_proposed_as_one(shop):
     upsert_items(shop.tenant, [{"item_id": "new-boo", "title": "Hidden River", "category": "Books",
                                 "tags": ["novel", "paperback"], "description": "A Books novel, the Hidden River line."}])
