@@ -79,3 +79,49 @@ def test_a_goal_is_not_met_at_zero(shop, monkeypatch):
     report = unseen_users(dataset, QUICK, emb)
     assert report["unseen"]["ndcg@10"] == 0
     assert not any(report["goals"].values())
+
+
+class PerUser:
+    """A stand-in model: each user's target at a rank of its own (3 users in 4 miss), one lower when unseen."""
+
+    def __init__(self, dataset: Dataset, trained: set[str], drop: int) -> None:
+        sequences = dataset.user_sequences()
+        self.items = dataset.item_ids
+        self.trained, self.drop = trained, drop
+        self.cases = {tuple(dataset.timestamps[seq[:-1]].tolist()): (dataset.user_ids[u], dataset.item_ids[dataset.event_items[seq[-1]]])
+                      for u, seq in enumerate(sequences)}
+
+    def recommend(self, histories, k=10, exclude_seen=True):
+        rows = []
+        for h in histories:
+            user, target = self.cases[tuple(h.timestamps)]
+            rank = int(user.lstrip("u")) % 4 * 20 + (0 if user in self.trained else self.drop)
+            others = [i for i in self.items if i != target and i not in h.item_ids][:k]
+            rows.append([(i, 1.0) for i in (others[:rank] + [target] + others[rank:])[:k]])
+        return rows
+
+
+@pytest.mark.parametrize("drop", [0, 1])
+def test_the_paired_ratio_compares_each_left_out_user_with_itself(shop, monkeypatch, drop):
+    """Unseen or trained, a user's target sits at the same rank (drop 0) or one lower (drop 1).
+
+    Drop 0: the paired ratio is exactly 1 with no spread (each user is compared with itself), where
+    the length-matched ratio, comparing different users, has an interval around it.
+    """
+    dataset, emb = shop
+    from reranking.ml import protocols
+
+    monkeypatch.setattr(protocols, "fit", lambda ds, config, embeddings: PerUser(dataset, set(ds.user_ids), drop))
+    report = unseen_users(dataset, QUICK, emb, folds=3)
+    assert report["unseen"]["ndcg@10"] > 0
+    if drop == 0:
+        assert report["paired ratio"] == pytest.approx(1.0)
+        assert report["paired ratio, 95% interval"] == pytest.approx([1.0, 1.0])
+        low, high = report["ratio to trained, 95% interval"]
+        assert high - low > 0.05
+        assert report["goals"]["unseen >= 90% of trained (same length)"]
+    else:
+        # Users hit at rank 0 trained are hit at rank 1 unseen; the others miss both ways.
+        assert report["paired ratio"] == pytest.approx(1 / np.log2(3))
+        assert not report["goals"]["unseen >= 90% of trained (same length)"]
+    assert "paired" in format_report(report)
