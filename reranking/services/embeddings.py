@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
-from reranking.ml.text import EMBEDDING_DIM, embed_with_cache, text_hash
+from reranking.ml.text import EMBEDDING_DIM, TextEncoder, embed_with_cache
 from reranking.models import Item, ItemEmbedding
 from tenants.models import Tenant
 
@@ -21,6 +21,11 @@ log = logging.getLogger(__name__)
 # merchandiser's edits, queue one task, not one per request.
 EMBED_DELAY = 5
 CHUNK_CLAIM_SECONDS = 900  # a chunk of 5,000 texts takes ~2 min on 2 busy cores; a dead worker's is re-taken after this
+
+
+def encoder() -> TextEncoder:
+    """Return this process's MiniLM encoder, int8 on CPU unless settings.RECS_EMBED_INT8 is off."""
+    return TextEncoder.shared(int8=settings.RECS_EMBED_INT8)
 
 
 def queued_key(tenant_id: int) -> str:
@@ -110,11 +115,12 @@ def embed_items(
     ids, texts = [item.external_id for item in items], [item.text for item in items]
     shared: list[str] = []
     if share:
-        stale = [item for item, text in zip(items, texts) if stored.get(item.external_id, ("", None))[0] != text_hash(text)]
+        key = encoder().key
+        stale = [item for item, text in zip(items, texts) if stored.get(item.external_id, ("", None))[0] != key(text)]
         if len(stale) > settings.RECS_EMBED_CHUNK_ITEMS:
             embed_chunks(tenant, stale, progress)
             stored, shared = _stored(tenant), [item.external_id for item in stale]
-    matrix, recomputed = embed_with_cache(ids, texts, stored, progress=progress)
+    matrix, recomputed = embed_with_cache(ids, texts, stored, encoder(), progress=progress)
     if recomputed:
         _save(tenant, items, recomputed, stored)
     assert matrix.shape == (len(items), EMBEDDING_DIM), "one embedding row per item"
@@ -140,7 +146,7 @@ def embed_chunk(tenant_id: int, item_pks: list[int], *, claimed: bool = False) -
     items = list(Item.objects.for_tenant(tenant).filter(pk__in=item_pks, is_deleted=False).order_by("id")
                  .only(*TEXT_FIELDS))
     stored = _stored(tenant, items)
-    _, recomputed = embed_with_cache([i.external_id for i in items], [i.text for i in items], stored)
+    _, recomputed = embed_with_cache([i.external_id for i in items], [i.text for i in items], stored, encoder())
     if recomputed:
         _save(tenant, items, recomputed, stored)
     return len(recomputed)
@@ -149,7 +155,8 @@ def embed_chunk(tenant_id: int, item_pks: list[int], *, claimed: bool = False) -
 def _chunk_done(tenant: Tenant, items: list[Item]) -> bool:
     current = dict(ItemEmbedding.objects.for_tenant(tenant).filter(item__in=[i.pk for i in items])
                    .values_list("item_id", "text_hash"))
-    return all(current.get(item.pk) == text_hash(item.text) for item in items)
+    key = encoder().key
+    return all(current.get(item.pk) == key(item.text) for item in items)
 
 
 def embed_chunks(tenant: Tenant, stale: list[Item], progress: Callable[[float], None] | None = None) -> None:
