@@ -59,8 +59,11 @@ class ItemEncoder(nn.Module):
         Kept until a weight or the text buffer changes (their in-place version counters are the key).
         """
         params = (self.ids.weight, self.text_proj.weight, self.text_proj.bias, self.text)
-        key = tuple((t.data_ptr(), t._version) for t in params)
-        if self._table is None or self._table[0] != key:
+        try:
+            key = tuple((t.data_ptr(), t._version) for t in params)
+        except RuntimeError:  # weights made under inference_mode keep no version counter: compute afresh
+            key = None
+        if key is None or self._table is None or self._table[0] != key:
             table = self.ids.weight + self.text_proj(self.text)
             table[0] = 0.0
             self._table = (key, table)
