@@ -1,6 +1,9 @@
 """What keeps a large tenant's run bounded: early stopping on the best epoch, sampled evaluation, capped epochs."""
 from __future__ import annotations
 
+import os
+import platform
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -9,7 +12,7 @@ import torch
 from reranking.ml import train as train_module
 from reranking.ml.data import leave_last_out
 from reranking.ml.sources import neighbour_lists, rows_per_batch, sparse_neighbour_lists
-from reranking.ml.train import epoch_windows, eval_sample, train
+from reranking.ml.train import bound_heap, epoch_windows, eval_sample, train
 
 from .conftest import random_embeddings, small_config
 
@@ -68,3 +71,23 @@ def test_sparse_neighbours_match_the_dense_top_k():
 @pytest.mark.parametrize("n_items, rows", [(1_000, 256), (100_000, 20), (10_000_000, 8)])
 def test_scoring_batches_shrink_as_the_catalogue_grows(n_items, rows):
     assert rows_per_batch(n_items) == rows
+
+
+def _resident_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm") or not platform.libc_ver()[0] == "glibc",
+                    reason="measures glibc's heap through /proc")
+def test_freed_score_matrices_leave_the_process_after_bound_heap():
+    bound_heap()
+    np.ones(2**22, dtype=np.float32)  # a freed 16 MiB block: glibc alone would now keep 8 MiB blocks in its heap
+    blocks, pins = [], []
+    before = _resident_bytes()
+    for _ in range(16):  # 16 x 8 MiB, each followed by a small long-lived object that pins the heap above it
+        blocks.append(np.ones(2**21, dtype=np.float32))
+        pins.append(np.ones(2048, dtype=np.float32))
+    assert _resident_bytes() - before > 100 * 2**20
+    blocks.clear()
+    assert _resident_bytes() - before < 16 * 2**20  # the 128 MiB went back to the OS, not into the heap
