@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
 
+from reranking.ml.train import bound_heap
 from reranking.models import Event, ModelVersion, RunStatus, TrainingPolicy
 from reranking.services import precompute, privacy, served_log, training, webhooks
 from reranking.services.embeddings import embed_chunk as embed_chunk_service
@@ -35,6 +36,7 @@ def embed_chunk(tenant_id: int, item_pks: list[int]) -> int:
 @shared_task(name="worker.tasks.evaluate_chunk", soft_time_limit=1800, time_limit=1900)
 def evaluate_chunk(run_id: int, attempt: int, start: int, stop: int) -> int:
     """Score one chunk of a large training run's test users, unless another worker has it; returns how many."""
+    bound_heap()  # (batch, items) score matrices, as in training: freed ones go back to the OS
     return evaluate_chunk_service(run_id, attempt, start, stop)
 
 
@@ -80,6 +82,7 @@ def precompute_rankings(tenant_id: int, version_id: int) -> int:
 
 @shared_task(name="worker.tasks.precompute_shard")
 def precompute_shard(shard_id: int) -> bool:
+    bound_heap()  # a worker that never trained scores (batch, items) matrices too (train.bound_heap)
     return precompute.run_shard(shard_id)
 
 
