@@ -73,12 +73,15 @@ def release_memory() -> None:
 
 
 # glibc's mallopt parameter, and the size from which an allocation gets its own mapping (see bound_heap).
+# Just under the 8 MiB (2^21 cells, sources.rows_per_batch) score matrices: they get their own mappings,
+# while training's and scoring's smaller tensors stay on the heap. At 1 MiB every tensor of 1 MiB or more
+# was faulted in afresh: training 60.6 s instead of 34.4 at 1e5, precompute 2.3x (EXPERIMENTS.md, "Scale").
 M_MMAP_THRESHOLD = -3
-MMAP_THRESHOLD_BYTES = 1 << 20
+MMAP_THRESHOLD_BYTES = 7 << 20
 
 
 def bound_heap() -> None:
-    """Give every allocation of 1 MiB or more its own mapping, so freeing it hands it back to the OS at once.
+    """Give every allocation of 7 MiB or more its own mapping, so freeing it hands it back to the OS at once.
 
     glibc raises its mmap threshold to the largest block freed so far (up to 32 MiB); after that the
     (batch, items) float32 score matrices of `FirstStage.candidates` (8 MiB each, ~20 alive per batch) come from
