@@ -24,7 +24,7 @@ CHUNK_CLAIM_SECONDS = 900  # a chunk of 5,000 texts takes ~2 min on 2 busy cores
 
 
 def encoder() -> TextEncoder:
-    """Return this process's MiniLM encoder, int8 on CPU unless settings.RECS_EMBED_INT8 is off."""
+    """Return this process's MiniLM encoder: int8 on CPU when settings.RECS_EMBED_INT8 is on, else float32."""
     return TextEncoder.shared(int8=settings.RECS_EMBED_INT8)
 
 

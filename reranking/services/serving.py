@@ -181,6 +181,18 @@ def cached(names: list[str], prefetched: dict[str, Any] | None) -> dict[str, Any
     return cache.get_many(names)
 
 
+def fresh_entry(tenant: Tenant, key: str, user_external_id: str | None, prefetched: dict[str, Any] | None) -> Any | None:
+    """Return the cache entry `key` (a dict with the time "at" it was made) unless the user has acted since
+    (the freshness mark ingestion sets is not older); None when it is missing or stale. Without a user id
+    (a session) only its TTL ends it."""
+    names = [key, *([cache.last_event_key(tenant.pk, user_external_id)] if user_external_id is not None else [])]
+    found = cached(names, prefetched)
+    entry, last = found.get(key), found.get(names[-1]) if len(names) > 1 else None
+    if entry is None or (last is not None and last >= entry["at"]):
+        return None
+    return entry
+
+
 def seen_items(tenant: Tenant, user_external_id: str, prefetched: dict[str, Any] | None = None) -> tuple[int, list[str]]:
     """Return (pk, items of the user's recent history) for lists that only leave seen items out: popular
     items for an experiment's holdout or popular arm, or for a tenant without a model.
@@ -189,15 +201,14 @@ def seen_items(tenant: Tenant, user_external_id: str, prefetched: dict[str, Any]
     the entry) or is erased (erase_user deletes it), so a request costs one MGET, not two queries.
     Raises UnknownUser for an id that is not one of the tenant's users.
     """
-    names = [cache.seen_key(tenant.pk, user_external_id), cache.last_event_key(tenant.pk, user_external_id)]
-    found = cached(names, prefetched)
-    entry, last = found.get(names[0]), found.get(names[1])
-    if entry is not None and (last is None or last < entry["at"]):
+    key = cache.seen_key(tenant.pk, user_external_id)
+    entry = fresh_entry(tenant, key, user_external_id, prefetched)
+    if entry is not None:
         return entry["user_id"], entry["items"]
     at = time.time()  # before the read: an event stored meanwhile marks the entry stale
     pk = user_pk(tenant, user_external_id)
     items = histories_for(tenant, [pk])[pk].item_ids
-    cache.set_many({names[0]: {"user_id": pk, "items": items, "at": at}}, SEEN_TTL)
+    cache.set_many({key: {"user_id": pk, "items": items, "at": at}}, SEEN_TTL)
     return pk, items
 
 
@@ -238,10 +249,8 @@ def live_user(tenant: Tenant, version: dict, user_external_id: str, prefetched: 
 
     A held entry answers without a query: no ranking lookup, no user or history read, no scoring.
     """
-    key, last_key = cache.live_user_key(version["id"], user_external_id), cache.last_event_key(tenant.pk, user_external_id)
-    found = cached([key, last_key], prefetched)
-    entry, last = found.get(key), found.get(last_key)
-    if entry is None or (last is not None and last >= entry["at"]):
+    entry = fresh_entry(tenant, cache.live_user_key(version["id"], user_external_id), user_external_id, prefetched)
+    if entry is None:
         return None
     if entry["exclude"] != excludes_seen(tenant) or entry["stamp"] != current_stamp(tenant, version):
         return None
@@ -757,10 +766,8 @@ def held_fill(
     subject = f"u{user}" if user is not None else "c" + hashlib.sha1(orjson.dumps(context or [])).hexdigest()
     asked = hashlib.sha1(orjson.dumps(filters or {}, option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()
     key = cache.fill_key(tenant.pk, version["id"] if version else 0, subject, asked)
-    names = [key, *([cache.last_event_key(tenant.pk, user_external_id)] if user_external_id is not None else [])]
-    found = cached(names, prefetched)
-    entry, last = found.get(key), found.get(names[-1]) if len(names) > 1 else None
-    if entry is not None and (last is None or last < entry["at"]):
+    entry = fresh_entry(tenant, key, user_external_id, prefetched)
+    if entry is not None:
         return [tuple(pair) for pair in entry["items"]]
     at = time.time()  # before the reads: an event stored meanwhile ends the entry
     extra = fill_candidates(tenant, version, filters, user, context, scored)
