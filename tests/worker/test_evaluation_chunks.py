@@ -1,6 +1,8 @@
 """A large test sample is cut into chunks idle workers can take; the metrics are those of one process."""
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.core.cache import cache
 
@@ -68,12 +70,28 @@ def test_the_trainer_waits_for_a_chunk_another_worker_holds(shop, sent_tasks, se
 
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
-def test_a_real_worker_scores_chunks_beside_the_trainer(shop, workers, settings):
+def test_a_real_worker_scores_chunks_beside_the_trainer(shop, workers, settings, monkeypatch):
     settings.RECS_EVAL_CHUNK_USERS = 10_000
     alone = train_run(shop.tenant)
     ModelVersion.objects.filter(pk=alone.pk).update(status="failed")  # let the tenant train again
     (helper,) = workers("w2", env={"RECS_EVAL_CHUNK_USERS": "10"})
     settings.RECS_EVAL_CHUNK_USERS = 10
+    score_here = eval_chunks.score_users
+
+    def first_chunk_waits_for_the_helper(job, start, stop):
+        # Scoring a chunk here takes ~20 ms, so without a pause this process claims every chunk before w2
+        # has read its first task (CI saw w2 find all five done). While scoring the first chunk, wait
+        # (bounded) until some other chunk is claimed: only w2 can claim one then.
+        if start == 0:
+            run = ModelVersion.objects.filter(tenant=shop.tenant).order_by("-number").first()
+            others = [chunk_key(run.pk, run.attempts, s) for s, _ in job.slices(10)[1:]]
+            for _ in range(600):
+                if any(cache.get(key) for key in others):
+                    break
+                time.sleep(0.05)
+        return score_here(job, start, stop)
+
+    monkeypatch.setattr(eval_chunks, "score_users", first_chunk_waits_for_the_helper)
     shared = train_run(shop.tenant)  # this process trains; w2 takes chunks off the real broker
     helped = [line for line in helper.output().splitlines()
               if "worker.tasks.evaluate_chunk" in line and "succeeded" in line and not line.rstrip().endswith(": 0")]
