@@ -180,9 +180,14 @@ class Reranker:
             else:
                 cand, scores = score_lists(self.net, self.first_stage, self.config, q, types, exclude, self.device)
             order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-            for b in range(len(q)):
-                results.append([(self.item_ids[cand[b, j]], float(scores[b, j]))
-                                for j in order[b] if cand[b, j] >= 0 and np.isfinite(scores[b, j])])
+            top_items = np.take_along_axis(cand, order, 1)
+            top_scores = np.take_along_axis(scores, order, 1)
+            kept = (top_items >= 0) & np.isfinite(top_scores)
+            ids = self.item_ids
+            for b in range(len(q)):  # whole rows at once: per-element numpy reads cost ~0.7 ms per list of 200
+                row = kept[b]
+                results.append([(ids[i], s) for i, s in zip(top_items[b, row].tolist(),
+                                                             top_scores[b, row].astype(np.float64).tolist())])
         return results
 
     def _source_lists(self, q, exclude_seen: bool, k: int, given: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -47,7 +47,11 @@ def set_many(values: dict[str, Any], timeout: int) -> None:
     if is_down():
         return
     try:
-        cache.set_many(values, timeout)
+        if len(values) == 1:  # one SET with its expiry; set_many wraps SET and EXPIRE in a transaction
+            ((key, value),) = values.items()
+            cache.set(key, value, timeout)
+        else:
+            cache.set_many(values, timeout)
     except Exception as exc:  # noqa: BLE001
         mark_down("set", exc)
 

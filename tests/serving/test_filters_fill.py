@@ -64,3 +64,55 @@ def test_a_fill_is_reused_until_the_users_next_event(shop, user_id, short_rankin
     ingest_events(shop.tenant, [{"user_id": user_id, "item_id": first[0], "event_type": "click"}])
     after = [i["item_id"] for i in shop.client.get(url(user_id, k=10, category=category)).json()["items"]]
     assert first[0] not in after and len(after) == 10, "the clicked item leaves the new fill"
+
+
+def served_category(shop, user_id: str, category: str, **params) -> list[str]:
+    """Every item of the user's filtered list, page after page until a short page."""
+    items, page = [], 1
+    while True:
+        body = shop.client.get(url(user_id, k=100, category=category, page=page, **params)).json()["items"]
+        items += [i["item_id"] for i in body]
+        if len(body) < 100:
+            return items
+        page += 1
+
+
+def test_an_item_that_stops_matching_leaves_a_held_fill_at_once(shop, user_id, short_ranking, monkeypatch):
+    """The held fill is shaped on every read: an item moved out of the category, or out of stock under
+    `in_stock`, is not served from it, though the fill itself is not scored again."""
+    from reranking.ml.artifact import Reranker
+
+    stored = {i["category"] for i in shop.client.get(url(user_id, k=5)).json()["items"]}
+    category = next(c for c in ("Books", "Toys", "Electronics", "Beauty", "Garden") if c not in stored)
+    first = [i["item_id"] for i in shop.client.get(url(user_id, k=10, category=category)).json()["items"]]
+    stocked = [i["item_id"] for i in shop.client.get(url(user_id, k=10, category=category, in_stock="true")).json()["items"]]
+    assert len(first) == len(stocked) == 10
+    monkeypatch.setattr(Reranker, "rerank", lambda *a, **kw: pytest.fail("the fill was scored again"))
+    moved, sold_out = first[0], stocked[1]
+    other = "Toys" if category != "Toys" else "Books"
+    assert shop.client.patch(f"/api/v1/items/{moved}", {"category": other}, format="json").status_code == 200
+    assert shop.client.patch(f"/api/v1/items/{sold_out}", {"available": False}, format="json").status_code == 200
+    after = [i["item_id"] for i in shop.client.get(url(user_id, k=10, category=category)).json()["items"]]
+    assert moved not in after and after[:9] == [i for i in first if i != moved][:9]
+    in_stock = [i["item_id"] for i in shop.client.get(url(user_id, k=10, category=category, in_stock="true")).json()["items"]]
+    assert sold_out not in in_stock and moved not in in_stock
+
+
+def test_an_item_added_since_joins_the_fill_once_it_expires(shop, user_id, short_ranking, monkeypatch):
+    """A fill is held for FILL_TTL seconds (2 minutes), so an item added to the category joins the list
+    within it: here with the hold cut to one second."""
+    import time
+
+    from reranking.services import serving
+
+    monkeypatch.setattr(serving, "FILL_TTL", 1)
+    stored = {i["category"] for i in shop.client.get(url(user_id, k=5)).json()["items"]}
+    category = next(c for c in ("Books", "Toys", "Electronics", "Beauty", "Garden") if c not in stored)
+    before = served_category(shop, user_id, category)
+    assert len(before) == len(unseen(shop, user_id, category=category))  # the whole category, filled
+    added = shop.client.post("/api/v1/items/bulk", [{"item_id": "fresh-1", "title": "A fresh arrival",
+                                                      "category": category}], format="json")
+    assert added.status_code == 200, added.content
+    time.sleep(1.2)
+    after = served_category(shop, user_id, category)
+    assert "fresh-1" in after and set(before) <= set(after)
