@@ -21,7 +21,7 @@ from safetensors.torch import load_file, save_file
 
 from .config import RerankerConfig
 from .model import RerankerNet, gap_buckets, history_tensors
-from .sources import FirstStage, Queries, rows_per_batch
+from .sources import FirstStage, Queries, reuse_buffers, rows_per_batch
 
 FORMAT_VERSION = 2  # 2: transition source (fs.trans_*) and 14 candidate features; version 1 files cannot load
 
@@ -171,8 +171,12 @@ class Reranker:
                   exclude_seen: bool | None = None) -> list[list[tuple[str, float]]]:
         """Return, per history, the top-k (item_id, score) among the merged candidates, best first."""
         exclude = self.config.exclude_seen if exclude_seen is None else exclude_seen
-        results: list[list[tuple[str, float]]] = []
         step = rows_per_batch(len(self.item_ids))  # bounds the (B, items) score matrices
+        with reuse_buffers():  # one set of (B, items) matrices for every batch
+            return self._recommend(histories, k, exclude, step)
+
+    def _recommend(self, histories: Sequence[History], k: int, exclude: bool, step: int) -> list[list[tuple[str, float]]]:
+        results: list[list[tuple[str, float]]] = []
         for start in range(0, len(histories), step):
             q, types = self._queries(histories[start:start + step])
             if self.config.serve != "reranker":  # model selection chose a first-stage source (selection.py)

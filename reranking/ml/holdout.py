@@ -20,7 +20,7 @@ from .config import RerankerConfig
 from .data import Dataset, Split
 from .metrics import ranking_metrics
 from .model import RerankerNet, gap_buckets, history_tensors
-from .sources import SOURCES, FirstStage, Queries, rows_per_batch
+from .sources import SOURCES, FirstStage, Queries, reuse_buffers, rows_per_batch, work_matrix
 
 USERS_FILE = "users.npz"
 
@@ -36,6 +36,7 @@ class EvalLists:
     history: tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (U, L) each
 
 
+@reuse_buffers()
 def eval_lists(config: RerankerConfig, fs: FirstStage, q: Queries, types: list[np.ndarray], targets: np.ndarray,
                step: int | None = None) -> EvalLists:
     """Score baselines and build candidate lists for the queries, `step` queries at a time (by catalogue size)."""
@@ -47,7 +48,7 @@ def eval_lists(config: RerankerConfig, fs: FirstStage, q: Queries, types: list[n
         scores = fs.source_scores(qb)
         rows, cols = fs.seen_index(qb)
         for name in ("popularity", *SOURCES):
-            s = scores[name].clone()
+            s = work_matrix("top10", tuple(scores[name].shape)).copy_(scores[name])
             s[rows, cols] = -torch.inf  # metrics exclude history items for every method
             tops.setdefault(name, []).append(torch.topk(s, 10, dim=1).indices.numpy())
         cand, feat = fs.candidates(qb, config.exclude_seen, scores=scores)

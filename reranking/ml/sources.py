@@ -9,8 +9,11 @@ NOTE: every source keeps only neighbour lists / factors / snapshots, so it can l
 """
 from __future__ import annotations
 
+import threading
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 import scipy.sparse as sp
@@ -45,6 +48,55 @@ BLOCK_CELLS = 2**23
 # Scoring batches hold ~20 dense (B, items) float32 matrices (source scores, fused, ranks): B * items is
 # bounded to this many cells, about 8 MiB each; small catalogues keep batches of 256 queries.
 BATCH_CELLS = 2**21
+
+
+_work = threading.local()  # per thread: several web threads may score at once
+
+
+@contextmanager
+def reuse_buffers() -> Iterator[None]:
+    """Inside, `FirstStage.source_scores` and `candidates` reuse this thread's (B, items) work matrices
+    from batch to batch instead of allocating ~18 of them per batch; they are freed on leaving.
+
+    For loops over many batches (training lists, evaluation, precompute): matrices of 7 MiB or more get
+    their own mapping (train.bound_heap), so a fresh one is page-faulted in each time, which doubled the
+    candidates phase at 1e6 interactions. Outside (one live request), matrices are allocated as needed
+    and nothing stays behind. The matrices returned by `source_scores` inside are views that the next
+    batch overwrites.
+    """
+    depth = getattr(_work, "depth", 0)
+    if depth == 0:
+        _work.pool = {}
+    _work.depth = depth + 1
+    try:
+        yield
+    finally:
+        _work.depth = depth
+        if depth == 0:
+            _work.pool = {}
+
+
+def work_matrix(name: str, shape: tuple[int, ...], fill: float | None = None) -> torch.Tensor:
+    """Return a float32 matrix of `shape`: this thread's reused one under `reuse_buffers`, else a new one.
+    Its contents are undefined unless `fill` is given."""
+    if getattr(_work, "depth", 0) == 0:
+        out = torch.empty(shape)
+    else:
+        need = int(np.prod(shape))
+        flat = _work.pool.get(name)
+        if flat is None or flat.numel() < need:
+            flat = _work.pool[name] = torch.empty(need)
+        out = flat[:need].view(shape)
+    return out if fill is None else out.fill_(fill)
+
+
+class SourceScores(dict):
+    """Each source's (B, I) scores by name; `matrix` (S, B, I) holds the sources in SOURCES order, so
+    `FirstStage.candidates` merges them without stacking copies."""
+
+    def __init__(self, scores: dict[str, torch.Tensor], matrix: torch.Tensor) -> None:
+        super().__init__(scores)
+        self.matrix = matrix
 
 
 def rows_per_batch(n_items: int, cap: int = 256) -> int:
@@ -148,14 +200,14 @@ class FirstStage:
         weights = (self.config.recency_decay ** ages).expand(len(q), r) * torch.from_numpy(items >= 0)
         return torch.from_numpy(items), weights
 
-    def _neighbour_scores(self, recent: torch.Tensor, weights: torch.Tensor, prefix: str) -> torch.Tensor:
-        """Return (B, I): sum over recent items of weight * similarity, spread onto each neighbour."""
+    def _neighbour_scores(self, recent: torch.Tensor, weights: torch.Tensor, prefix: str,
+                          out: torch.Tensor) -> torch.Tensor:
+        """Write into `out` (B, I): sum over recent items of weight * similarity, spread onto each neighbour."""
         idx, sim = self._tables[prefix]  # (I, K) int64, (I, K) float32
         safe = recent.clamp(min=0)
         nb = idx[safe]  # (B, R, K)
         val = sim[safe] * weights.unsqueeze(-1)  # (B, R, K)
-        out = torch.zeros(len(recent), self.n_items)
-        return out.scatter_add_(1, nb.flatten(1), val.flatten(1))
+        return out.zero_().scatter_add_(1, nb.flatten(1), val.flatten(1))
 
     def als_users(self, q: Queries) -> np.ndarray:
         """Return (B, k) ALS user factors folded in from each history (the ALS user step)."""
@@ -197,17 +249,18 @@ class FirstStage:
         """Return each source's (B, I) float32 scores, plus all-time "popularity"."""
         users = self.als_users(q) if als_users is None else als_users
         recent, weights = self._recent(q)
+        every = work_matrix("sources", (len(SOURCES), len(q), self.n_items))
+        out = dict(zip(SOURCES, every.unbind(0)))
         # Snapshot i holds counts up to pop_times[i]; take the latest one not after the query time.
         snapshot = np.searchsorted(self.state["pop_times"], q.now, side="right") - 1
-        pop_recent = self.state["pop_matrix"][np.clip(snapshot, 0, None)] * (snapshot >= 0)[:, None]
-        return {
-            "transition": self._neighbour_scores(recent, weights, "trans"),
-            "item_knn": self._neighbour_scores(recent, weights, "knn"),
-            "als": torch.from_numpy(users) @ torch.from_numpy(self.state["als_items"]).T,
-            "text": self._neighbour_scores(recent, weights, "text"),
-            "recent_popularity": torch.from_numpy(pop_recent.astype(np.float32)),
-            "popularity": torch.from_numpy(self.state["popularity"]).expand(len(q), self.n_items),
-        }
+        pop = torch.from_numpy(self.state["pop_matrix"]).float()
+        torch.index_select(pop, 0, torch.from_numpy(np.clip(snapshot, 0, None)), out=out["recent_popularity"])
+        out["recent_popularity"].mul_(torch.from_numpy(snapshot >= 0)[:, None])
+        torch.matmul(torch.from_numpy(users).float(), torch.from_numpy(self.state["als_items"]).float().T, out=out["als"])
+        for name, prefix in (("transition", "trans"), ("item_knn", "knn"), ("text", "text")):
+            self._neighbour_scores(recent, weights, prefix, out[name])
+        out["popularity"] = torch.from_numpy(self.state["popularity"]).expand(len(q), self.n_items)
+        return SourceScores(out, every)
 
     def seen_index(self, q: Queries) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (rows, cols) of every item in each history, for masking."""
@@ -228,8 +281,12 @@ class FirstStage:
         b_size = len(q)
         seen = self.seen_index(q) if exclude_seen else None
         # Every source at once, (S, B, I): one op per step instead of one per source (a live request
-        # costs ~100 small torch ops otherwise).
-        s_all = torch.stack([scores[name].float() for name in SOURCES])
+        # costs ~100 small torch ops otherwise). source_scores already wrote them as one matrix; scores
+        # given by a caller are stacked. Seen items are masked in it: the caller's matrices change too.
+        if isinstance(scores, SourceScores):
+            s_all = scores.matrix
+        else:
+            s_all = torch.stack([scores[name].float() for name in SOURCES])
         if seen is not None:
             s_all[:, seen[0], seen[1]] = -torch.inf
         vals, top = torch.topk(s_all, n, dim=2)  # (S, B, N): each source's own order
@@ -238,11 +295,11 @@ class FirstStage:
         needs_history = torch.tensor([name != "recent_popularity" for name in SOURCES])[:, None, None]  # (S, 1, 1)
         valid = torch.isfinite(vals) & (vals > 0) & (has_history | ~needs_history)  # (S, B, N)
         rrf = torch.stack([self.config.source_weights.get(name, 1.0) / (RRF_K + positions) for name in SOURCES])
-        fused = torch.zeros(b_size, self.n_items)
+        fused = work_matrix("fused", (b_size, self.n_items), 0.0)
         # Source-major within each row: every item's contributions are added in SOURCES order.
         fused.scatter_add_(1, top.transpose(0, 1).reshape(b_size, -1),
                            torch.where(valid, rrf[:, None, :], 0.0).transpose(0, 1).reshape(b_size, -1))
-        rank = torch.full_like(s_all, float(n)).scatter_(2, top, torch.where(valid, positions, float(n)))
+        rank = work_matrix("rank", tuple(s_all.shape), float(n)).scatter_(2, top, torch.where(valid, positions, float(n)))
         scale = vals[:, :, :1].abs().clamp(min=1e-9)  # (S, B, 1)
         any_valid = valid.any(2, keepdim=True)  # (S, B, 1)
         # Popularity breaks ties and fills lists when no source ranks enough items (cold users, tiny catalogues).
@@ -251,7 +308,7 @@ class FirstStage:
         if seen is not None:
             fused[seen] = -torch.inf
         fused_vals, cand = torch.topk(fused, n, dim=1)  # (B, N)
-        fused_rank = torch.full((b_size, self.n_items), float(n)).scatter_(1, cand, positions.expand(b_size, n))
+        fused_rank = work_matrix("fused_rank", (b_size, self.n_items), float(n)).scatter_(1, cand, positions.expand(b_size, n))
         top_fused = fused_vals[:, :1].clamp(min=1e-9)
         if given is not None:
             cand = torch.from_numpy(given).long()

@@ -27,7 +27,7 @@ from .metrics import ranking_metrics
 from .model import RerankerNet, gap_buckets, history_tensors
 from .private import dp_cap, end_to_end_first_stage, fit_private
 from .robust import bound_new_users
-from .sources import FirstStage, Queries, rows_per_batch, text_neighbours
+from .sources import FirstStage, Queries, reuse_buffers, rows_per_batch, text_neighbours
 from .text import TextEncoder
 
 # progress(phase, fraction of that phase done) is called between steps; it may raise Cancelled to stop.
@@ -130,6 +130,7 @@ def _sequence_windows(ds: Dataset, seqs: list[np.ndarray], length: int, cap: int
     return h_items, h_types, h_gaps, targets
 
 
+@reuse_buffers()
 def _build_lists(config: RerankerConfig, ds: Dataset, seqs: list[np.ndarray], text_nn,
                  rng: np.random.Generator, progress: Progress | None, fixed: FirstStage | None = None) -> ListData:
     """Sample training positions and featurise their candidates with first stages fit on other users (cross-fitting).
