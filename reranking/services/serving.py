@@ -295,8 +295,9 @@ def newer_rows(tenant: Tenant, version: dict) -> tuple[list[str], list[np.ndarra
     vectors = [np.frombuffer(bytes(vector), dtype=np.float32) for _, vector in rows]
     if len(_newer_memo) > 1000:
         _newer_memo.clear()
-    _newer_memo[key] = (time.monotonic() + NEWER_TTL, ids, vectors, {})
-    return ids, vectors, _newer_memo[key][3]
+    derived: dict = {}
+    _newer_memo[key] = (time.monotonic() + NEWER_TTL, ids, vectors, derived)
+    return ids, vectors, derived
 
 
 def newer_items(tenant: Tenant, version: dict, model: Reranker) -> tuple[list[str], np.ndarray]:
@@ -313,9 +314,11 @@ def newer_derived(tenant: Tenant, version: dict, model: Reranker) -> dict:
         rows = [(i, v) for i, v in zip(ids, vectors) if not model.knows(i)]
         matrix = np.stack([v for _, v in rows]) if rows else np.zeros((0, model.item_embeddings.shape[1]), dtype=np.float32)
         unknown_ids = [i for i, _ in rows]
-        derived["items"] = (unknown_ids, matrix)
-        derived["counts"] = newer_counts(tenant, version, unknown_ids)
-        derived["stamp"] = hashlib.sha1("\n".join(unknown_ids).encode()).hexdigest()[:12] if unknown_ids else ""
+        # One update: a thread of this process reading the memo meanwhile sees all three or none.
+        derived.update({
+            "items": (unknown_ids, matrix), "counts": newer_counts(tenant, version, unknown_ids),
+            "stamp": hashlib.sha1("\n".join(unknown_ids).encode()).hexdigest()[:12] if unknown_ids else "",
+        })
     return derived
 
 
@@ -405,8 +408,8 @@ def item_rows(tenant: Tenant, item_ids: Sequence[str]) -> dict[str, dict]:
         cache.item_memo[tenant.pk] = (now + cache.ITEM_MEMO_SECONDS, memo)
     missing = [item_id for item_id in item_ids if item_id not in memo]
     if missing:
-        memo.update(dict.fromkeys(missing))
-        memo.update(fetch_item_rows(tenant, missing))
+        # One update (atomic under the GIL): another thread must never read a row as None (not live) in between.
+        memo.update({**dict.fromkeys(missing), **fetch_item_rows(tenant, missing)})
     found = {}
     for item_id in item_ids:
         row = memo.get(item_id)
