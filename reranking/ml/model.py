@@ -57,6 +57,7 @@ class ItemEncoder(nn.Module):
         """Return (n_items + 1, D): each item's vector (row 0, padding, zero), as `forward` computes it.
 
         Kept until a weight or the text buffer changes (their in-place version counters are the key).
+        Threads that find it missing at once each compute an equal table; the last one assigned is kept.
         """
         params = (self.ids.weight, self.text_proj.weight, self.text_proj.bias, self.text)
         try:

@@ -8,8 +8,9 @@ the new set, never a mix.
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from functools import lru_cache
+from collections import OrderedDict
 from pathlib import Path
 
 from django.conf import settings
@@ -44,25 +45,46 @@ def load_model(artifact_path: str) -> Reranker:
     except OSError as exc:
         raise CorruptArtifact(f"{artifact_path}: {exc.strerror}: {exc.filename}") from exc
     key = (str(folder), stamp)
-    if key in _broken:
-        raise CorruptArtifact(_broken[key])
-    try:
-        return _load_model(*key)
-    except CorruptArtifact as exc:
-        if len(_broken) > 100:
-            _broken.clear()
-        _broken[key] = str(exc)
-        raise
+    model = _kept(key)
+    if model is not None:
+        return model
+    # Threads of a process (gthread workers) asking for an artifact at once: one reads it, the others
+    # wait and take its copy. Loads are rare, so one lock for all is enough; hits never take it.
+    with _load_lock:
+        if key in _broken:
+            raise CorruptArtifact(_broken[key])
+        model = _kept(key)
+        if model is not None:
+            return model
+        try:
+            model = Reranker.load(key[0])
+        except CorruptArtifact as exc:
+            if len(_broken) > 100:
+                _broken.clear()
+            _broken[key] = str(exc)
+            raise
+        with _models_lock:
+            _models[key] = model
+            while len(_models) > MODELS_KEPT:
+                _models.popitem(last=False)
+        return model
 
 
 ARTIFACT_FILES = ("config.json", "model.safetensors")
+MODELS_KEPT = 4  # loaded versions a process keeps, least recently used dropped first (an A/B test serves two)
+_models: OrderedDict[tuple[str, tuple[int, ...]], Reranker] = OrderedDict()
+_models_lock = threading.Lock()  # guards _models' order; held for dict operations only
+_load_lock = threading.Lock()
 _broken: dict[tuple[str, tuple[int, ...]], str] = {}
 _reported: set[tuple[int, str]] = set()
 
 
-@lru_cache(maxsize=4)
-def _load_model(folder: str, stamp: tuple[int, ...]) -> Reranker:
-    return Reranker.load(folder)
+def _kept(key: tuple[str, tuple[int, ...]]) -> Reranker | None:
+    with _models_lock:
+        model = _models.get(key)
+        if model is not None:
+            _models.move_to_end(key)
+        return model
 
 
 def report_broken_artifact(version: ModelVersion | int, exc: Exception) -> None:

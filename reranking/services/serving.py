@@ -27,7 +27,7 @@ from reranking.models import (
 from reranking.models.served import DEFAULT_PLACEMENT  # where a request naming no placement is served
 from tenants.models import Tenant
 
-from . import cache, experiments, sticky_noise
+from . import batching, cache, experiments, sticky_noise
 from .datasets import histories_for
 from .precompute import load_model, report_broken_artifact
 
@@ -295,8 +295,9 @@ def newer_rows(tenant: Tenant, version: dict) -> tuple[list[str], list[np.ndarra
     vectors = [np.frombuffer(bytes(vector), dtype=np.float32) for _, vector in rows]
     if len(_newer_memo) > 1000:
         _newer_memo.clear()
-    _newer_memo[key] = (time.monotonic() + NEWER_TTL, ids, vectors, {})
-    return ids, vectors, _newer_memo[key][3]
+    derived: dict = {}
+    _newer_memo[key] = (time.monotonic() + NEWER_TTL, ids, vectors, derived)
+    return ids, vectors, derived
 
 
 def newer_items(tenant: Tenant, version: dict, model: Reranker) -> tuple[list[str], np.ndarray]:
@@ -313,9 +314,11 @@ def newer_derived(tenant: Tenant, version: dict, model: Reranker) -> dict:
         rows = [(i, v) for i, v in zip(ids, vectors) if not model.knows(i)]
         matrix = np.stack([v for _, v in rows]) if rows else np.zeros((0, model.item_embeddings.shape[1]), dtype=np.float32)
         unknown_ids = [i for i, _ in rows]
-        derived["items"] = (unknown_ids, matrix)
-        derived["counts"] = newer_counts(tenant, version, unknown_ids)
-        derived["stamp"] = hashlib.sha1("\n".join(unknown_ids).encode()).hexdigest()[:12] if unknown_ids else ""
+        # One update: a thread of this process reading the memo meanwhile sees all three or none.
+        derived.update({
+            "items": (unknown_ids, matrix), "counts": newer_counts(tenant, version, unknown_ids),
+            "stamp": hashlib.sha1("\n".join(unknown_ids).encode()).hexdigest()[:12] if unknown_ids else "",
+        })
     return derived
 
 
@@ -373,8 +376,9 @@ def live_list(
     tenant: Tenant, version: dict, model: Reranker, history: History, exclude_seen: bool, stamp: str
 ) -> list[tuple[str, float]]:
     """The model's list for a history (what precompute would store), joined by the newer items like it
-    when there are any (`stamp`, see with_newer)."""
-    ranked = model.recommend([history], k=LIVE_N, exclude_seen=exclude_seen)[0]
+    when there are any (`stamp`, see with_newer). Scored with the histories other threads of this process
+    ask for meanwhile (services/batching.py)."""
+    ranked = batching.recommend(model, history, LIVE_N, exclude_seen)
     if not stamp:
         return ranked
     return with_newer(tenant, version, model, history, ranked, set(history.item_ids) if exclude_seen else set())
@@ -405,8 +409,8 @@ def item_rows(tenant: Tenant, item_ids: Sequence[str]) -> dict[str, dict]:
         cache.item_memo[tenant.pk] = (now + cache.ITEM_MEMO_SECONDS, memo)
     missing = [item_id for item_id in item_ids if item_id not in memo]
     if missing:
-        memo.update(dict.fromkeys(missing))
-        memo.update(fetch_item_rows(tenant, missing))
+        # One update (atomic under the GIL): another thread must never read a row as None (not live) in between.
+        memo.update({**dict.fromkeys(missing), **fetch_item_rows(tenant, missing)})
     found = {}
     for item_id in item_ids:
         row = memo.get(item_id)
@@ -776,8 +780,11 @@ def held_fill(
 
 
 # ---- entry points ----------------------------------------------------------------------------
+# Those that may score a live list count as in flight: a thread scoring one waits briefly for them to
+# join its batch (services/batching.py), and not at all when it is the only request in its process.
 
 
+@batching.in_flight()
 def recommend(
     tenant: Tenant, user_external_id: str | None, *, k: int = 10, page: int = 1, filters: dict | None = None,
     context: list[str] | None = None, explain: bool = False, epsilon: float | None = None,
@@ -864,6 +871,7 @@ class UnknownItem(LookupError):
     """The item id is not one of this tenant's live items (becomes a 404)."""
 
 
+@batching.in_flight()
 def similar(
     tenant: Tenant, item_ids: list[str], *, k: int = 10, filters: dict | None = None, explain: bool = False,
     epsilon: float | None = None, placement: str = DEFAULT_PLACEMENT,
