@@ -27,7 +27,7 @@ from reranking.models import (
 from reranking.models.served import DEFAULT_PLACEMENT  # where a request naming no placement is served
 from tenants.models import Tenant
 
-from . import batching, cache, experiments, sticky_noise
+from . import cache, experiments, sticky_noise
 from .datasets import histories_for
 from .precompute import load_model, report_broken_artifact
 
@@ -376,9 +376,8 @@ def live_list(
     tenant: Tenant, version: dict, model: Reranker, history: History, exclude_seen: bool, stamp: str
 ) -> list[tuple[str, float]]:
     """The model's list for a history (what precompute would store), joined by the newer items like it
-    when there are any (`stamp`, see with_newer). Scored with the histories other threads of this process
-    ask for meanwhile (services/batching.py)."""
-    ranked = batching.recommend(model, history, LIVE_N, exclude_seen)
+    when there are any (`stamp`, see with_newer)."""
+    ranked = model.recommend([history], k=LIVE_N, exclude_seen=exclude_seen)[0]
     if not stamp:
         return ranked
     return with_newer(tenant, version, model, history, ranked, set(history.item_ids) if exclude_seen else set())
@@ -780,11 +779,8 @@ def held_fill(
 
 
 # ---- entry points ----------------------------------------------------------------------------
-# Those that may score a live list count as in flight: a thread scoring one waits briefly for them to
-# join its batch (services/batching.py), and not at all when it is the only request in its process.
 
 
-@batching.in_flight()
 def recommend(
     tenant: Tenant, user_external_id: str | None, *, k: int = 10, page: int = 1, filters: dict | None = None,
     context: list[str] | None = None, explain: bool = False, epsilon: float | None = None,
@@ -871,7 +867,6 @@ class UnknownItem(LookupError):
     """The item id is not one of this tenant's live items (becomes a 404)."""
 
 
-@batching.in_flight()
 def similar(
     tenant: Tenant, item_ids: list[str], *, k: int = 10, filters: dict | None = None, explain: bool = False,
     epsilon: float | None = None, placement: str = DEFAULT_PLACEMENT,
