@@ -192,7 +192,8 @@ def main() -> None:
         server.wait(timeout=30)
         tenant.delete()
 
-    print(f"\n{os.cpu_count()} CPUs, gunicorn workers: {env.get('WEB_CONCURRENCY', (os.cpu_count() or 1) + 1)}, "
+    print(f"\n{os.cpu_count()} CPUs, gunicorn workers: {env.get('WEB_CONCURRENCY', (os.cpu_count() or 1) + 1)} "
+          f"of {env.get('WEB_THREADS', 1)} threads, "
           f"{args.connections} connections, {args.duration}s per run, {len(users)} users")
     print(f"{'endpoint':<28}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}")
     for name, r in results.items():
