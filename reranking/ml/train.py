@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import functools
 import os
 import time
 from dataclasses import dataclass, field
@@ -60,16 +61,25 @@ class ListData:
     position: torch.Tensor  # (P,) the target's index in that user's training sequence
 
 
+@functools.cache
+def _glibc() -> ctypes.CDLL | None:
+    """Return glibc with the two heap calls used here, loaded once; None where there is none (musl, macOS)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim, libc.mallopt  # noqa: B018 - a libc without them is not glibc
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
 def release_memory() -> None:
     """Hand the heap pages freed by the phase that just ended back to the OS (glibc's malloc_trim).
 
     A phase's temporaries (sparse products, score blocks) are freed but glibc keeps their arenas, so
     without this the process's resident size only ever grows. A no-op where there is no glibc.
     """
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
+    if (libc := _glibc()) is not None:
+        libc.malloc_trim(0)
 
 
 # glibc's mallopt parameter, and the size from which an allocation gets its own mapping (see bound_heap).
@@ -89,10 +99,8 @@ def bound_heap() -> None:
     candidates and evaluation phases grew to 5.4 and 5.8 GiB of freed but resident heap (EXPERIMENTS.md,
     "Scale"). A fixed threshold also turns off that raising. Process-wide; a no-op where there is no glibc.
     """
-    try:
-        ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
-    except (OSError, AttributeError):
-        pass
+    if (libc := _glibc()) is not None:
+        libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
 
 
 def set_threads(config: RerankerConfig) -> None:
