@@ -1,7 +1,7 @@
 """Growth curves: training, precompute, memory and serving cost of one tenant as it grows, and of many tenants.
 
     .venv/bin/python bench/scale.py [--sizes 1e4,1e5,1e6] [--tenants 100] [--requests 400] [--embed-split 1e6]
-        [--eval-split 1e6]
+        [--eval-split 1e6] [--retrain]
 
 For each size it generates a synthetic shop with that many interactions and a tenth as many items
 (reranking/demo_data.py, every item with its own text), loads it through the ingest service, trains and
@@ -134,6 +134,13 @@ def run_size(n_events: int, env: dict, args) -> dict:
     del items, events
     rss, wall_s, cpu_s = train_in_subprocess(slug, env)
     run = ModelVersion.objects.for_tenant(tenant).get(is_active=True)
+    retrain = {}
+    if args.retrain:
+        # The nightly case: the same catalogue again, every item vector cached by text hash.
+        retrain_rss, retrain_wall, _ = train_in_subprocess(slug, env)
+        again = ModelVersion.objects.for_tenant(tenant).get(is_active=True)
+        retrain = {"retrain_wall_s": retrain_wall, "retrain_rss": retrain_rss,
+                   "retrain_embedding_s": again.timings.get("embedding", 0.0)}
     t, cpu = run.timings, run.metrics.get("cpu_seconds", {})
     train_cpu = sum(cpu.get(k, 0.0) for k in ("candidates", "training", "production_fit"))
     _, key = ApiKey.issue(tenant, "scale", [Scope.READ])
@@ -157,7 +164,7 @@ def run_size(n_events: int, env: dict, args) -> dict:
         "cpu_s": cpu_s, "users_evaluated": run.metrics.get("users_evaluated"), "best_epoch": run.metrics.get("best_epoch"),
         "train_rss": rss, "web_rss": web_rss, "p50_ms": p50, "p99_ms": p99, "non_200": bad,
         "db_bytes": database_bytes() - before, "artifact_bytes": folder_bytes(Path(env["RECS_MEDIA_ROOT"]) / run.artifact_path),
-        "ndcg@10": run.test_ndcg,
+        "ndcg@10": run.test_ndcg, **retrain,
     }
     print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
     if not args.keep:
@@ -396,6 +403,8 @@ def main() -> None:
     parser.add_argument("--tenants", type=int, default=100, help="small tenants trained at once (0: skip)")
     parser.add_argument("--requests", type=int, default=400, help="GET recommendations timed per size")
     parser.add_argument("--keep", action="store_true", help="keep the generated tenants")
+    parser.add_argument("--retrain", action="store_true",
+                        help="train each size a second time, as a nightly retrain does (item vectors cached)")
     parser.add_argument("--embed-split", default="", help="interactions of a shop whose first embedding is timed "
                         "with one and with two workers (e.g. 1e6; empty: skip)")
     parser.add_argument("--eval-split", default="", help="interactions of a shop whose test evaluation is timed "
@@ -435,6 +444,11 @@ def main() -> None:
         print(f"{r['events']:>12,}{r['embedding_cpu']:>9.0f}{r['train_cpu']:>9.0f}{r['evaluating_cpu']:>9.0f}"
               f"{r['other_cpu']:>9.0f}{r['cpu_s']:>9.0f}{r['wall_s']:>9.0f}{r['users_evaluated'] or 0:>11,}"
               f"{r['best_epoch'] or 0:>8}")
+    if args.retrain:
+        print("\nRetrain (train_tenant again, every item vector cached): wall s and peak RSS MiB")
+        for r in rows:
+            print(f"{r['events']:>12,}{r['retrain_wall_s']:>9.0f} s (embedding {r['retrain_embedding_s']:.1f} s)"
+                  f"{mib(r['retrain_rss']):>9} MiB; first training {r['wall_s']:.0f} s")
     if len(rows) >= 2:
         xs = [r["events"] for r in rows]
         print("\nlog-log slopes over all sizes (1 = linear in interactions):")
