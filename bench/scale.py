@@ -27,10 +27,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import (  # noqa: E402
-    DEFAULT_REDIS_URL, ROOT, free_port, setup_django, start_server, start_workers,
+    ROOT, free_port, setup_django, start_server, start_workers,
 )
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/recs_scale_bench"
+# Its own Redis database: cache keys name tenants by primary key, and another benchmark's database numbers
+# its tenants from 1 too, so sharing one Redis database would mix their entries.
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/7"
 OUT = ROOT / "bench" / "out"
 EVENTS_PER_USER = 20.7  # what demo_data.generate yields on average (measured)
 LINE_LENGTH = 4

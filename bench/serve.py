@@ -18,6 +18,7 @@ filter on random users (short lists are filled from the catalogue, scored live).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -32,8 +33,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, ROOT, free_port, setup_django, start_server  # noqa: E402
 
+# Each wrk thread (and each run) draws its own random sequence: with one seed for all, wrk's two threads
+# asked for the same users and items in the same order, and every second live list was a cache hit.
+LUA_SEED = """
+local threads = 0
+setup = function(thread) thread:set("thread_no", threads); threads = threads + 1 end
+init = function(args) math.randomseed(%d * 1000 + (thread_no or 0)) end
+"""
+RUNS = itertools.count(1)
+
 LUA_GET = """
-math.randomseed(7)
 local users = {%(users)s}
 wrk.headers["X-Api-Key"] = "%(key)s"
 request = function()
@@ -41,7 +50,6 @@ request = function()
 end
 """
 LUA_POST = """
-math.randomseed(7)
 local users = {%(users)s}
 wrk.method = "POST"
 wrk.headers["X-Api-Key"] = "%(key)s"
@@ -53,7 +61,6 @@ end
 """
 
 LUA_ANONYMOUS = """
-math.randomseed(11)
 local items = {%(items)s}
 wrk.headers["X-Api-Key"] = "%(key)s"
 request = function()
@@ -61,7 +68,6 @@ request = function()
 end
 """
 LUA_SIMILAR = """
-math.randomseed(13)
 local items = {%(items)s}
 wrk.headers["X-Api-Key"] = "%(key)s"
 request = function()
@@ -69,7 +75,6 @@ request = function()
 end
 """
 LUA_FILTERED = """
-math.randomseed(17)
 local users = {%(users)s}
 local categories = {%(categories)s}
 wrk.headers["X-Api-Key"] = "%(key)s"
@@ -89,13 +94,33 @@ def to_ms(value: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
 
 
-def run_wrk(url: str, connections: int, duration: int, script: str | None = None) -> dict:
+def server_cpu_s(server) -> float:
+    """CPU seconds (user + system) used so far by the gunicorn master and its workers."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [server.pid]
+    try:
+        pids += [int(p) for p in Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()]
+    except OSError:
+        pass
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
+def run_wrk(url: str, connections: int, duration: int, script: str | None = None, server=None) -> dict:
     command = ["wrk", "-t", str(min(2, connections)), "-c", str(connections), "-d", f"{duration}s", "--latency", "--timeout", "5s"]
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         if script:
-            handle.write(script)
+            handle.write(LUA_SEED % next(RUNS) + script)
             command += ["-s", handle.name]
+    cpu_before = server_cpu_s(server) if server is not None else 0.0
     output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    cpu_used = server_cpu_s(server) - cpu_before if server is not None else 0.0
     os.unlink(handle.name)
     if "50%" not in output:
         raise SystemExit(f"wrk printed no latency distribution for {url}:\n{output}")
@@ -106,6 +131,8 @@ def run_wrk(url: str, connections: int, duration: int, script: str | None = None
         "p50": to_ms(re.search(r"^\s*50%\s+(\S+)", output, re.M).group(1)),
         "p99": to_ms(re.search(r"^\s*99%\s+(\S+)", output, re.M).group(1)),
         "errors": int(errors.group(1)) if errors else 0,
+        # gunicorn's CPU per request (ms): the work a path costs the web tier, apart from queueing
+        "cpu_ms": cpu_used * 1000 / max(1, int(re.search(r"(\d+) requests in", output).group(1))),
     }
 
 
@@ -159,31 +186,25 @@ def main() -> None:
         # Steady state: every user's ranking cached in Redis and every worker's memos filled, as in a
         # running service (the first read of each ranking comes from PostgreSQL).
         run_wrk(f"{base}/api/v1/users/x/recommendations", 4, 3, LUA_GET % {"users": quoted, "key": key})
-        results = {
-            "bare /health/live": run_wrk(f"{base}/health/live", args.connections, args.duration),
-            "GET recommendations": run_wrk(
-                f"{base}/api/v1/users/x/recommendations", args.connections, args.duration,
-                LUA_GET % {"users": quoted, "key": key},
-            ),
-            "POST rerank (200)": run_wrk(
-                f"{base}/api/v1/rerank", args.connections, args.duration,
-                LUA_POST % {"users": quoted, "key": key, "candidates": candidates},
-            ),
-            "POST rerank (200), 1 conn": run_wrk(
-                f"{base}/api/v1/rerank", 1, args.duration,
-                LUA_POST % {"users": quoted, "key": key, "candidates": candidates},
-            ),
-            "GET new user (live)": run_wrk(
-                f"{base}/api/v1/users/x/recommendations", args.connections, args.duration,
-                LUA_GET % {"users": ", ".join(f'"{u}"' for u in newcomers), "key": key},
-            ),
-            "GET anonymous session": run_wrk(f"{base}/api/v1/recommendations", args.connections, args.duration,
-                                             LUA_ANONYMOUS % live),
-            "GET similar items": run_wrk(f"{base}/api/v1/items/x/similar", args.connections, args.duration,
-                                         LUA_SIMILAR % live),
-            "GET filtered category": run_wrk(f"{base}/api/v1/users/x/recommendations", args.connections,
-                                             args.duration, LUA_FILTERED % live),
+        lua_get = LUA_GET % {"users": quoted, "key": key}
+        lua_post = LUA_POST % {"users": quoted, "key": key, "candidates": candidates}
+        paths = {  # name: (url, script)
+            "bare /health/live": (f"{base}/health/live", None),
+            "GET recommendations": (f"{base}/api/v1/users/x/recommendations", lua_get),
+            "POST rerank (200)": (f"{base}/api/v1/rerank", lua_post),
+            "GET new user (live)": (f"{base}/api/v1/users/x/recommendations",
+                                    LUA_GET % {"users": ", ".join(f'"{u}"' for u in newcomers), "key": key}),
+            "GET anonymous session": (f"{base}/api/v1/recommendations", LUA_ANONYMOUS % live),
+            "GET similar items": (f"{base}/api/v1/items/x/similar", LUA_SIMILAR % live),
+            "GET filtered category": (f"{base}/api/v1/users/x/recommendations", LUA_FILTERED % live),
         }
+        results = {}
+        for name, (url, script) in paths.items():
+            results[name] = run_wrk(url, args.connections, args.duration, script, server)
+            if name == "POST rerank (200)" or name in LIVE_PATHS:
+                # One connection: the path's own latency, without waiting behind 15 others for a core.
+                # Live paths are measured after the 16-connection run, so lists it stored may be hit.
+                results[f"{name}, 1 conn"] = run_wrk(url, 1, args.duration, script, server)
         results.update(with_experiments(tenant, lambda: run_wrk(
             f"{base}/api/v1/users/x/recommendations", args.connections, args.duration,
             LUA_GET % {"users": quoted, "key": key})))
@@ -195,9 +216,10 @@ def main() -> None:
     print(f"\n{os.cpu_count()} CPUs, gunicorn workers: {env.get('WEB_CONCURRENCY', (os.cpu_count() or 1) + 1)} "
           f"of {env.get('WEB_THREADS', 1)} threads, "
           f"{args.connections} connections, {args.duration}s per run, {len(users)} users")
-    print(f"{'endpoint':<28}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}")
+    print(f"{'endpoint':<36}{'req/s':>8}{'p50 ms':>8}{'p99 ms':>8}{'CPU ms':>8}{'non-2xx':>8}")
     for name, r in results.items():
-        print(f"{name:<28}{r['rps']:>10.0f}{r['p50']:>10.1f}{r['p99']:>10.1f}{r['errors']:>10}")
+        print(f"{name:<36}{r['rps']:>8.0f}{r['p50']:>8.1f}{r['p99']:>8.1f}{r['cpu_ms']:>8.2f}{r['errors']:>8}")
+    print("CPU ms: gunicorn's CPU seconds (all workers) per request during the run: what a path costs the web tier.")
     bare, get, post = results["bare /health/live"], results["GET recommendations"], results["POST rerank (200), 1 conn"]
     ratio = get["rps"] / bare["rps"]
     print(f"GET / bare throughput: {ratio:.2f} (goal >= 0.60: {'met' if ratio >= 0.6 else 'MISSED'})")
@@ -206,8 +228,16 @@ def main() -> None:
     for name in LIVE_PATHS:
         r = results[name]
         met = r["p50"] < 20 and r["p99"] < 50
+        one = results[f"{name}, 1 conn"]
         print(f"{name}: median {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms at {args.connections} connections "
-              f"(goal < 20 / < 50: {'met' if met else 'MISSED'})")
+              f"(goal < 20 / < 50: {'met' if met else 'MISSED'}); alone (1 connection) {one['p50']:.1f} / "
+              f"{one['p99']:.1f} ms")
+        if r["cpu_ms"] > 0:
+            # A closed loop of N connections waits N / throughput on average (Little's law), so a median
+            # under 20 ms at 16 connections needs 800 requests/s: that many times the web tier's CPU per request.
+            need = args.connections / 0.020 * r["cpu_ms"] / 1000
+            print(f"  web tier CPU {r['cpu_ms']:.2f} ms/request: {args.connections / 0.020:.0f} req/s needs "
+                  f"~{need:.1f} cores for gunicorn alone ({os.cpu_count()} here, shared with wrk, PostgreSQL, Redis)")
     without = (get["rps"] + results["GET recommendations, again"]["rps"]) / 2
     for name in ("GET, experiment v1 vs v1", "GET, re-ranker vs popular"):
         ratio = results[name]["rps"] / without
