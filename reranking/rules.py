@@ -99,8 +99,9 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from operator import attrgetter
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -439,6 +440,65 @@ def matches(condition: dict, item: Candidate, now: datetime) -> bool:
     return present and _compare(condition["field"], condition["op"], actual, condition["value"])
 
 
+Predicate = Callable[[Candidate, datetime], bool]
+
+
+def compile_condition(condition: dict) -> Predicate:
+    """Return a predicate that answers as `matches(condition, item, now)` does, built once per rule.
+
+    A filtered list tests every candidate (hundreds per request), and matches() re-reads the condition's
+    keys and walks generators each time; here that is decided once, and a membership test (`in`, `not_in`,
+    `eq`, `ne` on anything but tags) becomes a set lookup. Booleans keep matches()' typed equality
+    (`true` is not 1): such values, and unhashable actual values, take the generic path.
+    """
+    if "all" in condition:
+        parts = tuple(compile_condition(part) for part in condition["all"])
+        return lambda item, now: all(part(item, now) for part in parts)
+    if "any" in condition:
+        parts = tuple(compile_condition(part) for part in condition["any"])
+        return lambda item, now: any(part(item, now) for part in parts)
+    if "not" in condition:
+        inner = compile_condition(condition["not"])
+        return lambda item, now: not inner(item, now)
+    name, op, value = condition["field"], condition["op"], condition["value"]
+    value_of = _value_getter(name)
+
+    def generic(item: Candidate, now: datetime) -> bool:
+        actual = value_of(item, now)
+        return actual is not None and _compare(name, op, actual, value)
+
+    if name == "tags" or op not in ("eq", "ne", "in", "not_in"):
+        return generic
+    values = value if op in ("in", "not_in") else [value]
+    if any(isinstance(v, bool) for v in values):
+        return generic
+    members, want = frozenset(values), op in ("eq", "in")
+
+    def member(item: Candidate, now: datetime) -> bool:
+        actual = value_of(item, now)
+        if actual is None:
+            return False
+        if isinstance(actual, bool):
+            return generic(item, now)
+        try:
+            return (actual in members) == want
+        except TypeError:  # an unhashable attribute value (a list, an object)
+            return generic(item, now)
+
+    return member
+
+
+def _value_getter(name: str) -> Callable[[Candidate, datetime], Any]:
+    """Return (item, now) -> the field's value, None where _lookup says it is not present."""
+    if name == "age_days":
+        return lambda item, now: _lookup(name, item, now)[1]
+    if name.startswith("attributes."):
+        key = name[len("attributes."):]
+        return lambda item, now: item.attributes.get(key)
+    get = attrgetter(name)
+    return lambda item, now: get(item)
+
+
 def describe(condition: dict) -> str:
     """Return a condition as one readable line, for explanations."""
     if "all" in condition or "any" in condition:
@@ -468,16 +528,19 @@ def apply_rules(
     if not all(math.isfinite(c.score) for c in candidates):
         raise ValueError("candidate scores must be finite")
     stages, not_applied = _live_by_stage(rules, now)
+    when = {id(p): compile_condition(p["when"]) for stage in stages.values() for _, p in stage if "when" in p}
 
     # 1. filters
     kept: list[int] = []
     removed: list[tuple[str, Effect]] = []
+    # One effect per filter, shared by the items it removes (effects are never changed once made).
+    filters = [(when[id(p)], _effect(r, None, f"removed: {describe(p['when'])}")) for r, p in stages["filter"]]
     for i, item in enumerate(candidates):
-        hit = next(((r, p) for r, p in stages["filter"] if matches(p["when"], item, now)), None)
+        hit = next((effect for test, effect in filters if test(item, now)), None)
         if hit is None:
             kept.append(i)
         else:
-            removed.append((item.item_id, _effect(hit[0], None, f"removed: {describe(hit[1]['when'])}")))
+            removed.append((item.item_id, hit))
 
     # 2. model score
     order = sorted(kept, key=lambda i: (-candidates[i].score, i))
@@ -491,8 +554,9 @@ def apply_rules(
     spread = spread if spread > 0 else 1.0
     for rule, params in stages["boost"]:
         delta = (1 if rule.kind == "boost" else -1) * params["weight"] * spread
+        test = when[id(params)]
         for i in order:
-            if matches(params["when"], candidates[i], now):
+            if test(candidates[i], now):
                 final[i] += delta
                 detail = f"{rule.kind} {delta:+.4g} (weight {params['weight']:g} x score range {spread:.4g})"
                 effects[i].append(_effect(rule, delta, detail))
@@ -509,7 +573,7 @@ def apply_rules(
     # 5. promotions
     for rule, params in stages["promote"]:
         top = min(params.get("top") or k or len(order), len(order))
-        order = _promote(order, candidates, params, top, rule, effects, not_applied, now)
+        order = _promote(order, candidates, params, when[id(params)], top, rule, effects, not_applied, now)
 
     # 6. pins
     removed_by = {item_id: effect for item_id, effect in removed}
@@ -628,6 +692,7 @@ def _promote(
     order: list[int],
     items: list[Candidate],
     params: dict,
+    test: Predicate,
     top: int,
     rule: Rule,
     effects: dict[int, list[Effect]],
@@ -635,7 +700,7 @@ def _promote(
     now: datetime,
 ) -> list[int]:
     head, tail = order[:top], order[top:]
-    hits = {i for i in order if matches(params["when"], items[i], now)}
+    hits = {i for i in order if test(items[i], now)}
     slots = min(params["slots"], top)
     need = slots - sum(i in hits for i in head)
     if need <= 0:

@@ -51,7 +51,11 @@ NEWER_MAX = 20_000  # items added since training that text-neighbour search cove
 NEWER_TTL = 10.0  # seconds a process reuses its list of newer items (embedding runs are debounced anyway)
 _newer_memo: dict[tuple[int, int], tuple[float, list[str], list[np.ndarray], dict]] = {}
 FILL_N = 300  # catalogue rows one fill reads and scores: bounded work per short list
-FILL_TTL = 120  # seconds a fill is reused (held_fill): catalogue changes show within it
+# A filter's catalogue pool (its popular, then newest matching items) is read once per FILL_POOL_TTL and
+# shared by every user and process; each user's fill from it is held FILL_TTL: an item added to the
+# catalogue joins filled lists within FILL_POOL_TTL + FILL_TTL (2 minutes, as docs/serving-live.md says).
+FILL_POOL_TTL = 30
+FILL_TTL = 90
 LIVE_TTL = 600  # a list for one exact history; the user's next event makes a new one
 
 
@@ -725,16 +729,6 @@ def fill_candidates(
     Bounded work: at most FILL_N rows -- the filter's popular items first, then its newest -- scored
     by the active model over the request's history (by popularity without a model or a history).
     """
-    items = Item.objects.for_tenant(tenant).filter(is_deleted=False)
-    filters = filters or {}
-    if filters.get("category"):
-        items = items.filter(category__in=filters["category"])
-    if filters.get("in_stock"):
-        items = items.filter(available=True)
-    if filters.get("price_min") is not None:
-        items = items.filter(price__gte=filters["price_min"])
-    if filters.get("price_max") is not None:
-        items = items.filter(price__lte=filters["price_max"])
     if user is not None:
         history = histories_for(tenant, [user])[user]
         skip = set(history.item_ids) if excludes_seen(tenant) else set()
@@ -742,9 +736,7 @@ def fill_candidates(
         history, skip = History(item_ids=list(context or [])), set(context or [])
     have = {i for i, _ in scored} | skip
     popularity = dict(popular_items(tenant))
-    popular = set(items.filter(external_id__in=list(popularity)).values_list("external_id", flat=True))
-    newest = items.order_by("-id").values_list("external_id", flat=True)[:FILL_N]
-    pool = [i for i in dict.fromkeys([*(i for i in popularity if i in popular), *newest]) if i not in have][:FILL_N]
+    pool = [i for i in fill_pool(tenant, filters) if i not in have][:FILL_N]
     if not pool:
         return []
     model = live_model(version) if version and history.item_ids else None
@@ -753,6 +745,34 @@ def fill_candidates(
     ranked += sorted((i for i in pool if i not in taken), key=lambda i: -popularity.get(i, 0.0))
     floor = min((s for _, s in scored), default=0.0) - 1.0
     return [(item_id, floor - n * 1e-6) for n, item_id in enumerate(ranked)]
+
+
+def fill_pool(tenant: Tenant, filters: dict | None) -> list[str]:
+    """Return the catalogue items matching the filters that a fill may take: the popular ones (most popular
+    first), then the newest; enough that FILL_N remain after a user's list and seen items are left out.
+
+    The same for every user, so it is read once per FILL_POOL_TTL and shared through the cache.
+    """
+    filters = filters or {}
+    asked = hashlib.sha1(orjson.dumps(filters, option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()
+
+    def load() -> list[str]:
+        items = Item.objects.for_tenant(tenant).filter(is_deleted=False)
+        if filters.get("category"):
+            items = items.filter(category__in=filters["category"])
+        if filters.get("in_stock"):
+            items = items.filter(available=True)
+        if filters.get("price_min") is not None:
+            items = items.filter(price__gte=filters["price_min"])
+        if filters.get("price_max") is not None:
+            items = items.filter(price__lte=filters["price_max"])
+        popularity = [i for i, _ in popular_items(tenant)]
+        popular = set(items.filter(external_id__in=popularity).values_list("external_id", flat=True))
+        # Twice FILL_N: a user's own list and seen items are taken out of the pool afterwards.
+        newest = items.order_by("-id").values_list("external_id", flat=True)[:2 * FILL_N]
+        return list(dict.fromkeys([*(i for i in popularity if i in popular), *newest]))
+
+    return cache.remember(cache.fill_pool_key(tenant.pk, asked), FILL_POOL_TTL, load)
 
 
 def held_fill(

@@ -5,13 +5,16 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from reranking.rules import describe, matches, validate_rule
+from reranking.rules import compile_condition, describe, matches, validate_rule
 from tests.rules.helpers import NOW, item, when
 
 
 def check(condition: dict, candidate) -> bool:
+    """matches() on the validated condition; the compiled predicate serving uses must answer the same."""
     cleaned = validate_rule("filter", {"when": condition})["when"]
-    return matches(cleaned, candidate, NOW)
+    expected = matches(cleaned, candidate, NOW)
+    assert compile_condition(cleaned)(candidate, NOW) is expected
+    return expected
 
 
 BOOK = item(
