@@ -117,6 +117,11 @@ def fill_key(tenant_id: int, version_id: int, subject: str, filters_digest: str)
     return f"recs:fill:{tenant_id}:{version_id}:{subject}:{filters_digest}"
 
 
+def fill_pool_key(tenant_id: int, filters_digest: str) -> str:
+    """The catalogue items a filter's fills are drawn from, shared by every user (serving.fill_pool)."""
+    return f"recs:fillpool:{tenant_id}:{filters_digest}"
+
+
 def seen_key(tenant_id: int, user_external_id: str) -> str:
     return f"recs:seen:{tenant_id}:{key_part(user_external_id)}"
 
