@@ -1,0 +1,37 @@
+"""Text neighbours computed in row and column blocks equal the top-k of whole similarity rows."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from reranking.ml.sources import neighbour_lists, text_neighbours
+
+
+def unit_vectors(n: int, seed: int) -> np.ndarray:
+    emb = np.random.default_rng(seed).standard_normal((n, 32)).astype(np.float32)
+    return emb / np.linalg.norm(emb, axis=1, keepdims=True)
+
+
+def whole_rows(emb: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The previous implementation: each row of the full similarity matrix, own item zeroed, top-k."""
+    t = torch.from_numpy(emb)
+
+    def rows(a: int, b: int) -> torch.Tensor:
+        block = t[a:b] @ t.T
+        block[torch.arange(b - a), torch.arange(a, b)] = 0.0
+        return block
+    return neighbour_lists(rows, len(emb), k)
+
+
+@pytest.mark.parametrize(("n", "k", "col_chunk"), [(3000, 50, 1000), (3001, 10, 700), (500, 50, 7), (2, 10, 16384)])
+def test_blocked_neighbours_equal_whole_rows(n, k, col_chunk):
+    emb = unit_vectors(n, seed=n)
+    want_idx, want_sim = whole_rows(emb, k)
+    idx, sim = text_neighbours(emb, k, col_chunk=col_chunk)
+    assert idx.shape == want_idx.shape == (n, min(k, n - 1)) and idx.dtype == np.int32 and sim.dtype == np.float32
+    # Blocks of the product may round the last bit differently, which can swap two near-equal neighbours.
+    assert np.allclose(sim, want_sim, atol=1e-6)
+    assert (idx == want_idx).mean() > 0.999
+    own = idx == np.arange(n)[:, None]
+    assert (sim[own] == 0).all(), "an item is its own neighbour only where every other similarity is below 0"
