@@ -784,7 +784,7 @@ def held_fill(
     process, and its fill reads the catalogue and scores up to FILL_N items.
 
     The served list is shaped from it on every read, so an item that stopped matching (out of stock,
-    deleted) is still filtered out; an item added since shows within FILL_TTL.
+    deleted) is still filtered out; an item added since shows within FILL_POOL_TTL + FILL_TTL (fill_pool).
     """
     subject = f"u{user}" if user is not None else "c" + hashlib.sha1(orjson.dumps(context or [])).hexdigest()
     asked = hashlib.sha1(orjson.dumps(filters or {}, option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()
