@@ -99,8 +99,8 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from operator import attrgetter
 from datetime import datetime, timezone
+from operator import attrgetter
 from typing import Any, Callable
 
 import numpy as np
