@@ -166,8 +166,9 @@ def text_neighbours(emb: np.ndarray, k: int, col_chunk: int = 16384) -> tuple[np
         for c in range(0, n, col_chunk):
             d = min(n, c + col_chunk)
             block = emb_t[a:b] @ emb_t[c:d].T  # (R, C)
-            own = torch.arange(max(a, c), min(b, d))
-            block[own - a, own - c] = 0.0
+            if max(a, c) < min(b, d):  # the block holds items' similarities to themselves
+                own = torch.arange(max(a, c), min(b, d))
+                block[own - a, own - c] = 0.0
             vals, top = torch.topk(block, min(k, d - c), dim=1)
             top += c
             if best_v is not None:  # merge with the best so far: earlier columns first, as one topk would

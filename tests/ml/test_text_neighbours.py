@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from reranking.ml import sources
 from reranking.ml.sources import neighbour_lists, text_neighbours
 
 
@@ -24,8 +25,14 @@ def whole_rows(emb: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return neighbour_lists(rows, len(emb), k)
 
 
-@pytest.mark.parametrize(("n", "k", "col_chunk"), [(3000, 50, 1000), (3001, 10, 700), (500, 50, 7), (2, 10, 16384)])
-def test_blocked_neighbours_equal_whole_rows(n, k, col_chunk):
+@pytest.mark.parametrize(("n", "k", "col_chunk", "cells"), [
+    (3000, 50, 1000, None), (3001, 10, 700, None), (500, 50, 7, None), (2, 10, 16384, None),
+    # Several row blocks too, most of them meeting column blocks that do not hold their own items.
+    (3001, 10, 700, 300 * 700), (2000, 50, 512, 100 * 512),
+])
+def test_blocked_neighbours_equal_whole_rows(n, k, col_chunk, cells, monkeypatch):
+    if cells is not None:
+        monkeypatch.setattr(sources, "BLOCK_CELLS", cells)  # rows per block: cells // col_chunk
     emb = unit_vectors(n, seed=n)
     want_idx, want_sim = whole_rows(emb, k)
     idx, sim = text_neighbours(emb, k, col_chunk=col_chunk)
