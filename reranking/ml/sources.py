@@ -104,27 +104,12 @@ def rows_per_batch(n_items: int, cap: int = 256) -> int:
     return max(8, min(cap, BATCH_CELLS // max(1, n_items)))
 
 
-def neighbour_lists(matrix_rows, n_items: int, k: int, chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
-    """Return the top-k (indices, similarities) per row of a similarity given as a row-chunk callable."""
-    k = max(1, min(k, n_items - 1))
-    chunk = max(1, min(chunk, BLOCK_CELLS // max(1, n_items)))
-    idx = np.zeros((n_items, k), dtype=np.int32)
-    sim = np.zeros((n_items, k), dtype=np.float32)
-    for start in range(0, n_items, chunk):
-        stop = min(n_items, start + chunk)
-        block = matrix_rows(start, stop)  # (C, I) float32 tensor, diagonal already zeroed
-        vals, top = torch.topk(block, k, dim=1)
-        idx[start:stop] = top.numpy()
-        sim[start:stop] = vals.clamp(min=0).numpy()
-    return idx, sim
-
-
 def sparse_neighbour_lists(matrix_rows, n_items: int, k: int, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
     """Return the top-k (indices, similarities) per row of a sparse similarity given as a row-chunk callable.
 
     `matrix_rows(a, b)` returns rows a..b as a scipy CSR matrix (diagonal zeroed). Only the non-zeros are
     sorted (O(nnz log nnz) per chunk, not O(rows x items)); rows with fewer than k positive entries are
-    padded with similarity 0, which scores nothing (as the dense path's zero columns did). Ties keep the
+    padded with similarity 0, which scores nothing (as a dense top-k's zero columns would). Ties keep the
     lower item index first.
     """
     k = max(1, min(k, n_items - 1))

@@ -36,6 +36,23 @@ def make_walk_dataset(n_users: int = 300, n_chains: int = 12, chain_len: int = 2
                                [times[i] for i in order])
 
 
+def dense_top_k(matrix_rows, n_items: int, k: int, chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    """The reference top-k (indices, similarities clamped at 0) of each whole row of a dense similarity
+    given as a row-chunk callable (C, I) tensor, diagonal already zeroed: what the blocked and sparse
+    neighbour lists must equal."""
+    import torch
+
+    k = max(1, min(k, n_items - 1))
+    idx = np.zeros((n_items, k), dtype=np.int32)
+    sim = np.zeros((n_items, k), dtype=np.float32)
+    for start in range(0, n_items, chunk):
+        stop = min(n_items, start + chunk)
+        vals, top = torch.topk(matrix_rows(start, stop), k, dim=1)
+        idx[start:stop] = top.numpy()
+        sim[start:stop] = vals.clamp(min=0).numpy()
+    return idx, sim
+
+
 def random_embeddings(n: int, seed: int = 0) -> np.ndarray:
     """Return a tiny stand-in for MiniLM: random unit vectors (384-d) per item."""
     emb = np.random.default_rng(seed).normal(size=(n, 384)).astype(np.float32)

@@ -13,10 +13,10 @@ import torch
 
 from reranking.ml import train as train_module
 from reranking.ml.data import leave_last_out
-from reranking.ml.sources import neighbour_lists, rows_per_batch, sparse_neighbour_lists
+from reranking.ml.sources import rows_per_batch, sparse_neighbour_lists
 from reranking.ml.train import bound_heap, epoch_windows, eval_sample, train
 
-from .conftest import random_embeddings, small_config
+from .conftest import dense_top_k, random_embeddings, small_config
 
 
 def test_training_stops_after_patience_and_keeps_the_best_epochs_weights(make_walks, monkeypatch):
@@ -65,7 +65,7 @@ def test_sparse_neighbours_match_the_dense_top_k():
     m.setdiag(0)
     m.eliminate_zeros()
     idx, sim = sparse_neighbour_lists(lambda a, b: m[a:b], 300, 10, chunk=37)
-    dense_idx, dense_sim = neighbour_lists(lambda a, b: torch.from_numpy(m[a:b].toarray()), 300, 10)
+    dense_idx, dense_sim = dense_top_k(lambda a, b: torch.from_numpy(m[a:b].toarray()), 300, 10)
     assert np.allclose(sim, dense_sim)
     assert np.array_equal(idx[sim > 0], dense_idx[sim > 0])
 

@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from reranking.ml import sources
-from reranking.ml.sources import neighbour_lists, text_neighbours
+from reranking.ml.sources import text_neighbours
+
+from .conftest import dense_top_k
 
 
 def unit_vectors(n: int, seed: int) -> np.ndarray:
@@ -15,14 +17,14 @@ def unit_vectors(n: int, seed: int) -> np.ndarray:
 
 
 def whole_rows(emb: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The previous implementation: each row of the full similarity matrix, own item zeroed, top-k."""
+    """The top-k of each row of the full similarity matrix, own item zeroed (the implementation before blocks)."""
     t = torch.from_numpy(emb)
 
     def rows(a: int, b: int) -> torch.Tensor:
         block = t[a:b] @ t.T
         block[torch.arange(b - a), torch.arange(a, b)] = 0.0
         return block
-    return neighbour_lists(rows, len(emb), k)
+    return dense_top_k(rows, len(emb), k)
 
 
 @pytest.mark.parametrize(("n", "k", "col_chunk", "cells"), [
