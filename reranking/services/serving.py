@@ -747,14 +747,19 @@ def fill_candidates(
     return [(item_id, floor - n * 1e-6) for n, item_id in enumerate(ranked)]
 
 
+def filters_digest(filters: dict | None) -> str:
+    """Name a request's filters in cache keys: equal filters, in any key order, get one name."""
+    return hashlib.sha1(orjson.dumps(filters or {}, option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()
+
+
 def fill_pool(tenant: Tenant, filters: dict | None) -> list[str]:
     """Return the catalogue items matching the filters that a fill may take: the popular ones (most popular
     first), then the newest; enough that FILL_N remain after a user's list and seen items are left out.
 
     The same for every user, so it is read once per FILL_POOL_TTL and shared through the cache.
     """
+    asked = filters_digest(filters)
     filters = filters or {}
-    asked = hashlib.sha1(orjson.dumps(filters, option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()
 
     def load() -> list[str]:
         items = Item.objects.for_tenant(tenant).filter(is_deleted=False)
@@ -787,7 +792,7 @@ def held_fill(
     deleted) is still filtered out; an item added since shows within FILL_POOL_TTL + FILL_TTL (fill_pool).
     """
     subject = f"u{user}" if user is not None else "c" + hashlib.sha1(orjson.dumps(context or [])).hexdigest()
-    asked = hashlib.sha1(orjson.dumps(filters or {}, option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()
+    asked = filters_digest(filters)
     key = cache.fill_key(tenant.pk, version["id"] if version else 0, subject, asked)
     entry = fresh_entry(tenant, key, user_external_id, prefetched)
     if entry is not None:
