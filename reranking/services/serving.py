@@ -506,8 +506,8 @@ def promotion_extras(
         wanted += named_items(r.params.get("when"))
         popular = [i for i, _ in popular_items(tenant) if i not in have]
         rows = item_rows(tenant, popular)
-        wanted += [c.item_id for c in to_candidates([(i, 0.0) for i in popular], rows)
-                   if engine.matches(r.params["when"], c, now)]
+        test = engine.compile_condition(r.params["when"])  # as apply_rules tests each candidate
+        wanted += [c.item_id for c in to_candidates([(i, 0.0) for i in popular], rows) if test(c, now)]
     wanted = [i for i in dict.fromkeys(wanted) if isinstance(i, str) and i not in have]
     floor = min((s for _, s in scored), default=0.0) - 1.0
     return [(item_id, floor - n * 1e-6) for n, item_id in enumerate(wanted)]
