@@ -56,6 +56,14 @@ def setup_django(database_url: str, **extra_env: str) -> dict:
     return env
 
 
+def children(pid: int) -> list[int]:
+    """The direct child processes of `pid` (Linux /proc; empty when it is gone)."""
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import (  # noqa: E402
-    ROOT, free_port, setup_django, start_server, start_workers,
+    ROOT, children, free_port, setup_django, start_server, start_workers,
 )
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/recs_scale_bench"
@@ -73,13 +73,6 @@ def peak_rss(pid: int) -> int:
     except OSError:
         pass
     return 0
-
-
-def children(pid: int) -> list[int]:
-    try:
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
 
 
 def train_in_subprocess(slug: str, env: dict) -> tuple[int, float, float]:

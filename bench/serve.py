@@ -31,7 +31,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.common import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, ROOT, free_port, setup_django, start_server  # noqa: E402
+from bench.common import (  # noqa: E402
+    DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, ROOT, children, free_port, setup_django, start_server,
+)
 
 # Each wrk thread (and each run) draws its own random sequence: with one seed for all, wrk's two threads
 # asked for the same users and items in the same order, and every second live list was a cache hit.
@@ -98,12 +100,7 @@ def server_cpu_s(server) -> float:
     """CPU seconds (user + system) used so far by the gunicorn master and its workers."""
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0.0
-    pids = [server.pid]
-    try:
-        pids += [int(p) for p in Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()]
-    except OSError:
-        pass
-    for pid in pids:
+    for pid in [server.pid, *children(server.pid)]:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
